@@ -1,0 +1,221 @@
+//! DynamoDB adapters: the Powertools-compatible idempotency table and the versioned state
+//! table for ordered scopes.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+use serde_json::Value;
+
+use super::boxed;
+use crate::idempotency::ordering::{Applied, Version, VersionedStateStore};
+use crate::idempotency::{IdempotencyStore, Now, PutOutcome, Record, Status, StoreError};
+
+/// Powertools' attribute names; a table shared with Python or TypeScript functions.
+pub mod attr {
+    /// Partition key.
+    pub const ID: &str = "id";
+    /// Epoch seconds; the TTL attribute.
+    pub const EXPIRATION: &str = "expiration";
+    /// Epoch milliseconds.
+    pub const IN_PROGRESS_EXPIRATION: &str = "in_progress_expiration";
+    /// `INPROGRESS` / `COMPLETED`.
+    pub const STATUS: &str = "status";
+    /// The stored response.
+    pub const DATA: &str = "data";
+    /// The payload hash.
+    pub const VALIDATION: &str = "validation";
+}
+
+/// The idempotency table.
+#[derive(Debug, Clone)]
+pub struct DynamoIdempotencyStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoIdempotencyStore {
+    /// A store on `table` (partition key `id`, TTL on `expiration`).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoIdempotencyStore {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn err(operation: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError {
+        operation,
+        source: boxed(e),
+    }
+}
+
+fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<Record> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let number = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    Some(Record {
+        key: text(attr::ID)?,
+        status: Status::parse(&text(attr::STATUS)?)?,
+        expiration: number(attr::EXPIRATION)?,
+        in_progress_expiration: number(attr::IN_PROGRESS_EXPIRATION),
+        data: text(attr::DATA),
+        validation: text(attr::VALIDATION),
+    })
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoIdempotencyStore {
+    async fn put_in_progress(&self, record: &Record, now: Now) -> Result<PutOutcome, StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(attr::ID, s(&record.key))
+            .item(attr::STATUS, s(Status::InProgress.as_str()))
+            .item(attr::EXPIRATION, n(record.expiration))
+            // The same expression Powertools uses, so mixed fleets agree on ownership.
+            .condition_expression(
+                "attribute_not_exists(#id) OR #expiry < :now OR \
+                 (#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)",
+            )
+            .expression_attribute_names("#id", attr::ID)
+            .expression_attribute_names("#expiry", attr::EXPIRATION)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#in_progress_expiry", attr::IN_PROGRESS_EXPIRATION)
+            .expression_attribute_values(":now", n(now.secs))
+            .expression_attribute_values(":now_in_millis", n(now.millis))
+            .expression_attribute_values(":inprogress", s(Status::InProgress.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(t) = record.in_progress_expiration {
+            put = put.item(attr::IN_PROGRESS_EXPIRATION, n(t));
+        }
+        if let Some(v) = &record.validation {
+            put = put.item(attr::VALIDATION, s(v));
+        }
+        match put.send().await {
+            Ok(_) => Ok(PutOutcome::Acquired),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = failed.item().and_then(record_from_item).ok_or_else(|| StoreError {
+                        operation: "put",
+                        source: format!("condition failed on `{}` but the table returned no readable record", record.key).into(),
+                    })?;
+                    Ok(PutOutcome::Exists(existing))
+                }
+                _ => Err(err("put", e)),
+            },
+        }
+    }
+
+    async fn complete(&self, record: &Record) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(&record.key))
+            .update_expression("SET #data = :data, #expiry = :expiry, #status = :status")
+            .expression_attribute_names("#data", attr::DATA)
+            .expression_attribute_names("#expiry", attr::EXPIRATION)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_values(
+                ":data",
+                s(record.data.clone().unwrap_or_else(|| "null".into())),
+            )
+            .expression_attribute_values(":expiry", n(record.expiration))
+            .expression_attribute_values(":status", s(Status::Completed.as_str()));
+        if let Some(v) = &record.validation {
+            update = update
+                .update_expression("SET #data = :data, #expiry = :expiry, #status = :status, #validation = :validation")
+                .expression_attribute_names("#validation", attr::VALIDATION)
+                .expression_attribute_values(":validation", s(v));
+        }
+        update.send().await.map_err(|e| err("complete", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(key))
+            .send()
+            .await
+            .map_err(|e| err("delete", e))?;
+        Ok(())
+    }
+}
+
+/// Latest state per entity, written only by newer versions (partition key `pk`; attributes
+/// `version` (N), `event_id` (S), `state` (S, JSON)).
+#[derive(Debug, Clone)]
+pub struct DynamoStateStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    /// A state store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStateStore {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl VersionedStateStore for DynamoStateStore {
+    async fn apply_if_newer(
+        &self,
+        scope: &str,
+        version: Version,
+        event_id: &str,
+        state: &Value,
+    ) -> Result<Applied, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(scope))
+            .item("version", n(version))
+            .item("event_id", s(event_id))
+            .item("state", s(state.to_string()))
+            .condition_expression("attribute_not_exists(#pk) OR #version < :version")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Applied::Applied),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let current = failed
+                        .item()
+                        .and_then(|i| i.get("version"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(version);
+                    Ok(Applied::Stale { current })
+                }
+                _ => Err(err("apply_if_newer", e)),
+            },
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Publishing envelopes to an EventBridge bus.
+//!
+//! Mapping: `Source` = envelope `source`, `DetailType` = envelope `type`, `Time` = envelope
+//! `time`, `Detail` = the whole envelope as CloudEvents JSON. Rules therefore match on
+//! `source`, `detail-type` and `detail.<attribute>` (subject, correlationid, ...), never on
+//! `detail.data`.
+
+use aws_sdk_eventbridge::primitives::DateTime;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_eventbridge::Client;
+
+use super::boxed;
+use crate::claim_check::{ClaimCheck, ClaimCheckError};
+use crate::envelope::Envelope;
+
+/// PutEvents takes at most 10 entries per call.
+const MAX_ENTRIES: usize = 10;
+
+/// Why a publish failed. Entries are all-or-nothing per call only on transport errors; on
+/// partial failure the rejected entries are listed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Some entries were rejected by the bus.
+    #[error("{} of the events were rejected by the bus: {}", .0.len(), .0.iter().map(|(id, why)| format!("{id}: {why}")).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<(String, String)>),
+    /// The call itself failed (network, permissions, unknown bus); retryable.
+    #[error("publishing to the event bus failed: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The payload could not be claim-checked.
+    #[error(transparent)]
+    ClaimCheck(#[from] ClaimCheckError),
+}
+
+/// The PutEvents entry for an envelope.
+pub fn to_entry(envelope: &Envelope, bus: &str) -> PutEventsRequestEntry {
+    PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(&envelope.source)
+        .detail_type(&envelope.event_type)
+        .time(DateTime::from_millis(envelope.time.timestamp_millis()))
+        .detail(envelope.to_json())
+        .build()
+}
+
+/// Publishes envelopes to one bus, claim-checking large payloads when configured.
+#[derive(Debug, Clone)]
+pub struct EventBridgePublisher {
+    client: Client,
+    bus: String,
+    claim_check: Option<ClaimCheck>,
+}
+
+impl EventBridgePublisher {
+    /// A publisher to `bus`.
+    pub fn new(client: Client, bus: impl Into<String>) -> Self {
+        EventBridgePublisher {
+            client,
+            bus: bus.into(),
+            claim_check: None,
+        }
+    }
+
+    /// Offloads payloads per `claim_check`'s policy before sending.
+    pub fn with_claim_check(mut self, claim_check: ClaimCheck) -> Self {
+        self.claim_check = Some(claim_check);
+        self
+    }
+
+    /// Publishes `events`, 10 per call.
+    pub async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
+        let mut rejected = Vec::new();
+        for chunk in events.chunks(MAX_ENTRIES) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for envelope in chunk {
+                let envelope = match &self.claim_check {
+                    // Source and DetailType count towards the entry size as well.
+                    Some(cc) => {
+                        cc.check_in(
+                            envelope.clone(),
+                            envelope.source.len() + envelope.event_type.len(),
+                        )
+                        .await?
+                    }
+                    None => envelope.clone(),
+                };
+                entries.push(to_entry(&envelope, &self.bus));
+            }
+            let out = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| PublishError::Transport(boxed(e)))?;
+            if out.failed_entry_count() > 0 {
+                for (envelope, result) in chunk.iter().zip(out.entries()) {
+                    if let Some(code) = result.error_code() {
+                        rejected.push((
+                            envelope.id.clone(),
+                            format!("{code}: {}", result.error_message().unwrap_or("")),
+                        ));
+                    }
+                }
+            }
+        }
+        if rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(PublishError::Rejected(rejected))
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! The kit's one event type: routing metadata on the outside, payload inside.
+//!
+//! On the wire an [`Envelope`] is a [CloudEvents 1.0 JSON] event. The kit's own attributes
+//! travel as CloudEvents extension attributes (`correlationid`, `causationid`,
+//! `partitionkey`, `schemaversion`), a claim-checked payload as the `dataref` extension.
+//! Extension attributes the kit does not know are kept in [`Envelope::extensions`] and
+//! written back unchanged.
+//!
+//! [CloudEvents 1.0 JSON]: https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/formats/json-format.md
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The only CloudEvents version the kit reads and writes.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// Schema version written when the producer does not set one.
+pub const DEFAULT_SCHEMA_VERSION: &str = "1";
+
+/// Attribute names the kit owns; anything else at the top level is an extension.
+const KNOWN_ATTRIBUTES: &[&str] = &[
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "time",
+    "subject",
+    "datacontenttype",
+    "dataschema",
+    "schemaversion",
+    "correlationid",
+    "causationid",
+    "partitionkey",
+    "data",
+    "data_base64",
+    "dataref",
+];
+
+/// Why an envelope was refused. Every variant names the attribute at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The text is not JSON, or not a JSON object.
+    #[error("envelope is not a JSON object: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// A required attribute is absent or empty.
+    #[error("envelope attribute `{0}` is missing or empty; producers must set it")]
+    MissingField(&'static str),
+    /// An attribute is present but unusable.
+    #[error("envelope attribute `{field}` is invalid: {reason}")]
+    InvalidField {
+        /// The attribute at fault.
+        field: String,
+        /// What is wrong with it and what is expected.
+        reason: String,
+    },
+    /// The payload does not match the type the consumer asked for.
+    #[error("envelope `data` does not match the expected payload type: {0}")]
+    Payload(#[source] serde_json::Error),
+}
+
+impl EnvelopeError {
+    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An event: who sent it, what it is, which conversation it belongs to, and its payload.
+///
+/// Routing rules look only at these attributes, never inside `data`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope<T = Value> {
+    /// Always `"1.0"`.
+    pub specversion: String,
+    /// Unique per event; the default idempotency key.
+    pub id: String,
+    /// The producer, as a URI-reference (`eventkit.orders`, `/orders/api`).
+    pub source: String,
+    /// What happened, reverse-DNS style (`order.placed`).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened.
+    #[serde(serialize_with = "ser_time")]
+    pub time: DateTime<Utc>,
+    /// The entity the event is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Media type of `data`; JSON when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datacontenttype: Option<String>,
+    /// URI of the schema `data` adheres to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataschema: Option<String>,
+    /// Version of the payload schema, so consumers can branch on it.
+    pub schemaversion: String,
+    /// The conversation this event belongs to; shared by every event it causes.
+    #[serde(rename = "correlationid")]
+    pub correlation_id: String,
+    /// The id of the event this one reacts to.
+    #[serde(rename = "causationid", skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    /// Ordering/partition key (FIFO message group, stream partition).
+    #[serde(rename = "partitionkey", skip_serializing_if = "Option::is_none")]
+    pub partition_key: Option<String>,
+    /// The payload, when carried inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    /// Where the payload is, when it was claim-checked (`s3://bucket/key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataref: Option<String>,
+    /// Extension attributes the kit does not interpret, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
+}
+
+fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// Everything optional, so a missing attribute becomes a typed error instead of a serde message.
+#[derive(Deserialize)]
+struct RawEnvelope<T> {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    time: Option<String>,
+    subject: Option<String>,
+    datacontenttype: Option<String>,
+    dataschema: Option<String>,
+    schemaversion: Option<String>,
+    correlationid: Option<String>,
+    causationid: Option<String>,
+    partitionkey: Option<String>,
+    data: Option<T>,
+    dataref: Option<String>,
+    #[serde(flatten)]
+    extensions: Map<String, Value>,
+}
+
+fn required(value: Option<String>, field: &'static str) -> Result<String, EnvelopeError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(EnvelopeError::MissingField(field)),
+    }
+}
+
+impl<T> TryFrom<RawEnvelope<T>> for Envelope<T> {
+    type Error = EnvelopeError;
+
+    fn try_from(raw: RawEnvelope<T>) -> Result<Self, EnvelopeError> {
+        let specversion = required(raw.specversion, "specversion")?;
+        let id = required(raw.id, "id")?;
+        let source = required(raw.source, "source")?;
+        let event_type = required(raw.event_type, "type")?;
+        let time_text = required(raw.time, "time")?;
+        let time = DateTime::parse_from_rfc3339(&time_text)
+            .map_err(|e| {
+                EnvelopeError::invalid("time", format!("`{time_text}` is not RFC 3339: {e}"))
+            })?
+            .with_timezone(&Utc);
+        // An event from outside the kit starts its own conversation.
+        let correlation_id = match raw.correlationid {
+            Some(c) if c.trim().is_empty() => {
+                return Err(EnvelopeError::MissingField("correlationid"))
+            }
+            Some(c) => c,
+            None => id.clone(),
+        };
+        let mut extensions = raw.extensions;
+        if extensions.contains_key("data_base64") {
+            return Err(EnvelopeError::invalid(
+                "data_base64",
+                "binary payloads are not supported; send JSON `data` or claim-check it with `dataref`",
+            ));
+        }
+        extensions.retain(|k, _| !KNOWN_ATTRIBUTES.contains(&k.as_str()));
+        let envelope = Envelope {
+            specversion,
+            id,
+            source,
+            event_type,
+            time,
+            subject: raw.subject,
+            datacontenttype: raw.datacontenttype,
+            dataschema: raw.dataschema,
+            schemaversion: raw
+                .schemaversion
+                .unwrap_or_else(|| DEFAULT_SCHEMA_VERSION.to_owned()),
+            correlation_id,
+            causation_id: raw.causationid,
+            partition_key: raw.partitionkey,
+            data: raw.data,
+            dataref: raw.dataref,
+            extensions,
+        };
+        envelope.validate()?;
+        Ok(envelope)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Envelope<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawEnvelope::<T>::deserialize(d)?;
+        Envelope::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Envelope<Value> {
+    /// Starts a new conversation: a fresh id, the current time, correlation id = id.
+    pub fn new(source: impl Into<String>, event_type: impl Into<String>, data: Value) -> Self {
+        Envelope::new_typed(source, event_type, data)
+    }
+
+    /// Reads the payload as `T`; a claim-checked envelope must be redeemed first.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
+        let data = self.data.clone().ok_or_else(|| {
+            if self.dataref.is_some() {
+                EnvelopeError::invalid(
+                    "data",
+                    "payload is claim-checked in `dataref`; redeem it with the claim check first",
+                )
+            } else {
+                EnvelopeError::MissingField("data")
+            }
+        })?;
+        serde_json::from_value(data).map_err(EnvelopeError::Payload)
+    }
+}
+
+impl<T> Envelope<T> {
+    /// Starts a new conversation with a typed payload.
+    pub fn new_typed(source: impl Into<String>, event_type: impl Into<String>, data: T) -> Self {
+        let id = uuid::Uuid::new_v4().to_string();
+        Envelope {
+            specversion: SPEC_VERSION.to_owned(),
+            correlation_id: id.clone(),
+            id,
+            source: source.into(),
+            event_type: event_type.into(),
+            time: Utc::now(),
+            subject: None,
+            datacontenttype: Some("application/json".to_owned()),
+            dataschema: None,
+            schemaversion: DEFAULT_SCHEMA_VERSION.to_owned(),
+            causation_id: None,
+            partition_key: None,
+            data: Some(data),
+            dataref: None,
+            extensions: Map::new(),
+        }
+    }
+
+    /// A new event caused by this one: same correlation id, causation id = this id.
+    pub fn caused<U>(
+        &self,
+        source: impl Into<String>,
+        event_type: impl Into<String>,
+        data: U,
+    ) -> Envelope<U> {
+        let mut next = Envelope::new_typed(source, event_type, data);
+        next.correlation_id = self.correlation_id.clone();
+        next.causation_id = Some(self.id.clone());
+        next
+    }
+
+    /// Sets the subject (the entity the event is about).
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Sets the partition key (FIFO message group).
+    pub fn with_partition_key(mut self, key: impl Into<String>) -> Self {
+        self.partition_key = Some(key.into());
+        self
+    }
+
+    /// Sets the payload schema version.
+    pub fn with_schema_version(mut self, version: impl Into<String>) -> Self {
+        self.schemaversion = version.into();
+        self
+    }
+
+    /// Checks the invariants the constructors cannot enforce once fields are edited.
+    pub fn validate(&self) -> Result<(), EnvelopeError> {
+        if self.specversion != SPEC_VERSION {
+            return Err(EnvelopeError::invalid(
+                "specversion",
+                format!("`{}` is not supported; use \"1.0\"", self.specversion),
+            ));
+        }
+        for (field, value) in [
+            ("id", &self.id),
+            ("source", &self.source),
+            ("type", &self.event_type),
+            ("correlationid", &self.correlation_id),
+            ("schemaversion", &self.schemaversion),
+        ] {
+            if value.trim().is_empty() {
+                return Err(EnvelopeError::MissingField(field));
+            }
+        }
+        if self.data.is_some() && self.dataref.is_some() {
+            return Err(EnvelopeError::invalid(
+                "dataref",
+                "an envelope carries either inline `data` or a `dataref`, not both",
+            ));
+        }
+        if let Some(r) = &self.dataref {
+            if crate::claim_check::S3Ref::parse(r).is_none() {
+                return Err(EnvelopeError::invalid(
+                    "dataref",
+                    format!("`{r}` is not an `s3://bucket/key` reference"),
+                ));
+            }
+        }
+        for name in self.extensions.keys() {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !ok {
+                return Err(EnvelopeError::invalid(
+                    name.clone(),
+                    "CloudEvents attribute names are lowercase letters and digits only",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: DeserializeOwned> Envelope<T> {
+    /// Parses and validates a CloudEvents JSON text.
+    pub fn from_json(text: &str) -> Result<Self, EnvelopeError> {
+        let raw: RawEnvelope<Value> =
+            serde_json::from_str(text).map_err(EnvelopeError::Malformed)?;
+        Self::from_raw(raw)
+    }
+
+    /// Validates an already-parsed JSON value.
+    pub fn from_value(value: Value) -> Result<Self, EnvelopeError> {
+        let raw: RawEnvelope<Value> =
+            serde_json::from_value(value).map_err(EnvelopeError::Malformed)?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawEnvelope<Value>) -> Result<Self, EnvelopeError> {
+        let untyped = Envelope::<Value>::try_from(raw)?;
+        untyped.map_data(|v| serde_json::from_value(v).map_err(EnvelopeError::Payload))
+    }
+}
+
+impl<T: Serialize> Envelope<T> {
+    /// CloudEvents JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data into a String cannot fail; a map with non-string keys can.
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| panic!("envelope payload is not JSON-serialisable: {e}"))
+    }
+
+    /// The same envelope with an untyped payload.
+    pub fn to_untyped(&self) -> Result<Envelope<Value>, EnvelopeError>
+    where
+        T: Clone,
+    {
+        self.clone()
+            .map_data(|d| serde_json::to_value(d).map_err(EnvelopeError::Payload))
+    }
+}
+
+impl<T> Envelope<T> {
+    /// Converts the payload, keeping every attribute.
+    pub fn map_data<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Envelope<U>, E> {
+        let data = self.data.map(f).transpose()?;
+        Ok(Envelope {
+            specversion: self.specversion,
+            id: self.id,
+            source: self.source,
+            event_type: self.event_type,
+            time: self.time,
+            subject: self.subject,
+            datacontenttype: self.datacontenttype,
+            dataschema: self.dataschema,
+            schemaversion: self.schemaversion,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            partition_key: self.partition_key,
+            data,
+            dataref: self.dataref,
+            extensions: self.extensions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FULL: &str = r#"{
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "eventkit.orders",
+        "type": "order.placed",
+        "time": "2026-01-02T03:04:05Z",
+        "subject": "order-42",
+        "schemaversion": "2",
+        "correlationid": "corr-1",
+        "causationid": "evt-0",
+        "partitionkey": "customer-7",
+        "datacontenttype": "application/json",
+        "data": {"order": 42, "total": 12.5},
+        "tenant": "acme"
+    }"#;
+
+    #[test]
+    fn parses_every_attribute_and_keeps_unknown_extensions() {
+        let e = Envelope::<Value>::from_json(FULL).unwrap();
+        assert_eq!(e.id, "evt-1");
+        assert_eq!(e.event_type, "order.placed");
+        assert_eq!(e.correlation_id, "corr-1");
+        assert_eq!(e.causation_id.as_deref(), Some("evt-0"));
+        assert_eq!(e.partition_key.as_deref(), Some("customer-7"));
+        assert_eq!(e.schemaversion, "2");
+        assert_eq!(e.extensions.get("tenant"), Some(&json!("acme")));
+        assert_eq!(e.data, Some(json!({"order": 42, "total": 12.5})));
+    }
+
+    #[test]
+    fn round_trips_through_cloudevents_json() {
+        let e = Envelope::<Value>::from_json(FULL).unwrap();
+        let text = e.to_json();
+        let back = Envelope::<Value>::from_json(&text).unwrap();
+        assert_eq!(e, back);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["tenant"], "acme");
+        assert_eq!(v["type"], "order.placed");
+        assert_eq!(v["time"], "2026-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn missing_required_attributes_are_named() {
+        for field in ["specversion", "id", "source", "type", "time"] {
+            let mut v: Value = serde_json::from_str(FULL).unwrap();
+            v.as_object_mut().unwrap().remove(field);
+            let err = Envelope::<Value>::from_value(v).unwrap_err();
+            assert!(
+                matches!(err, EnvelopeError::MissingField(f) if f == field),
+                "{field}: {err}"
+            );
+            assert!(err.to_string().contains(field));
+        }
+    }
+
+    #[test]
+    fn empty_id_is_missing() {
+        let mut v: Value = serde_json::from_str(FULL).unwrap();
+        v["id"] = json!("  ");
+        assert!(matches!(
+            Envelope::<Value>::from_value(v),
+            Err(EnvelopeError::MissingField("id"))
+        ));
+    }
+
+    #[test]
+    fn malformed_json_is_malformed() {
+        assert!(matches!(
+            Envelope::<Value>::from_json("{not json"),
+            Err(EnvelopeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Envelope::<Value>::from_json("[1,2]"),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bad_time_and_version_are_invalid_fields() {
+        let mut v: Value = serde_json::from_str(FULL).unwrap();
+        v["time"] = json!("yesterday");
+        let err = Envelope::<Value>::from_value(v).unwrap_err();
+        assert!(matches!(&err, EnvelopeError::InvalidField { field, .. } if field == "time"));
+        let mut v: Value = serde_json::from_str(FULL).unwrap();
+        v["specversion"] = json!("0.3");
+        let err = Envelope::<Value>::from_value(v).unwrap_err();
+        assert!(
+            matches!(&err, EnvelopeError::InvalidField { field, .. } if field == "specversion")
+        );
+    }
+
+    #[test]
+    fn data_and_dataref_together_are_refused() {
+        let mut v: Value = serde_json::from_str(FULL).unwrap();
+        v["dataref"] = json!("s3://bucket/key");
+        let err = Envelope::<Value>::from_value(v).unwrap_err();
+        assert!(matches!(&err, EnvelopeError::InvalidField { field, .. } if field == "dataref"));
+    }
+
+    #[test]
+    fn foreign_event_without_correlation_starts_its_own() {
+        let mut v: Value = serde_json::from_str(FULL).unwrap();
+        v.as_object_mut().unwrap().remove("correlationid");
+        let e = Envelope::<Value>::from_value(v).unwrap();
+        assert_eq!(e.correlation_id, e.id);
+    }
+
+    #[test]
+    fn typed_payload_mismatch_is_a_payload_error() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Order {
+            order: String,
+        }
+        let err = Envelope::<Order>::from_json(FULL).unwrap_err();
+        assert!(matches!(err, EnvelopeError::Payload(_)));
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Good {
+            order: u32,
+        }
+        let e = Envelope::<Good>::from_json(FULL).unwrap();
+        assert_eq!(e.data, Some(Good { order: 42 }));
+    }
+
+    #[test]
+    fn caused_event_inherits_correlation_and_points_at_its_cause() {
+        let first = Envelope::new("a", "x.happened", json!({}));
+        let second = first.caused("b", "y.happened", json!(1));
+        let third = second.caused("c", "z.happened", json!(2));
+        assert_eq!(second.correlation_id, first.id);
+        assert_eq!(second.causation_id.as_deref(), Some(first.id.as_str()));
+        assert_eq!(third.correlation_id, first.id);
+        assert_eq!(third.causation_id.as_deref(), Some(second.id.as_str()));
+        assert_ne!(second.id, third.id);
+    }
+
+    #[test]
+    fn bad_extension_names_are_refused() {
+        let mut e = Envelope::new("a", "b", json!(1));
+        e.extensions.insert("Tenant".into(), json!("x"));
+        assert!(
+            matches!(e.validate(), Err(EnvelopeError::InvalidField { field, .. }) if field == "Tenant")
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Getting envelopes out of what Lambda hands a function: an EventBridge event, or an SQS
+//! record whose body is an envelope or an EventBridge event (a bus rule targeting a queue).
+//!
+//! Like Powertools' parser envelopes, but the result is always the kit's [`Envelope`].
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::envelope::{Envelope, EnvelopeError, SPEC_VERSION};
+
+/// Reads an envelope from an EventBridge event whose `detail` is a kit envelope.
+pub fn from_eventbridge(event: &EventBridgeEvent<Value>) -> Result<Envelope, EnvelopeError> {
+    Envelope::from_value(event.detail.clone())
+}
+
+/// Wraps an EventBridge event from outside the kit (an AWS service event, say):
+/// its id, source, detail-type and time become the envelope's, its detail the payload.
+pub fn wrap_foreign_eventbridge(
+    event: &EventBridgeEvent<Value>,
+) -> Result<Envelope, EnvelopeError> {
+    let id = event.id.clone().ok_or(EnvelopeError::MissingField("id"))?;
+    let mut envelope = Envelope::new(
+        event.source.clone(),
+        event.detail_type.clone(),
+        event.detail.clone(),
+    );
+    envelope.specversion = SPEC_VERSION.to_owned();
+    envelope.correlation_id = id.clone();
+    envelope.id = id;
+    envelope.time = event.time.unwrap_or_else(Utc::now);
+    envelope.validate()?;
+    Ok(envelope)
+}
+
+/// Reads an envelope from an SQS message body: the envelope itself, or an EventBridge
+/// event carrying it (what a rule with an SQS target delivers).
+///
+/// The body must already be redeemed if it was claim-checked (see
+/// [`crate::claim_check::ClaimCheck::redeem_sqs`]).
+pub fn from_sqs_body(body: &str) -> Result<Envelope, EnvelopeError> {
+    let value: Value = serde_json::from_str(body).map_err(EnvelopeError::Malformed)?;
+    from_json_value(value)
+}
+
+/// Reads an envelope from a parsed JSON value that is an envelope or an EventBridge event.
+pub fn from_json_value(mut value: Value) -> Result<Envelope, EnvelopeError> {
+    let is_eventbridge = value.get("detail-type").is_some() && value.get("detail").is_some();
+    if is_eventbridge {
+        let detail = value
+            .get_mut("detail")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
+        return Envelope::from_value(detail);
+    }
+    Envelope::from_value(value)
+}
+
+/// Reads an envelope from an SQS record whose body was not claim-checked.
+pub fn from_sqs_record(record: &SqsMessage) -> Result<Envelope, EnvelopeError> {
+    let body = record
+        .body
+        .as_deref()
+        .ok_or(EnvelopeError::MissingField("body"))?;
+    from_sqs_body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope_json() -> Value {
+        json!({
+            "specversion": "1.0", "id": "e-1", "source": "eventkit.demo",
+            "type": "ledger.entry.posted", "time": "2026-01-01T00:00:00Z",
+            "correlationid": "c-1", "data": {"amount": 5}
+        })
+    }
+
+    #[test]
+    fn eventbridge_detail_is_the_envelope() {
+        let eb: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "version": "0", "id": "eb-1", "detail-type": "ledger.entry.posted",
+            "source": "eventkit.demo", "account": "000000000000",
+            "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": envelope_json()
+        }))
+        .unwrap();
+        let e = from_eventbridge(&eb).unwrap();
+        assert_eq!(e.id, "e-1");
+        assert_eq!(e.correlation_id, "c-1");
+    }
+
+    #[test]
+    fn sqs_body_may_be_envelope_or_eventbridge_event() {
+        let direct = envelope_json().to_string();
+        let wrapped =
+            json!({"detail-type": "x", "source": "y", "detail": envelope_json()}).to_string();
+        assert_eq!(
+            from_sqs_body(&direct).unwrap(),
+            from_sqs_body(&wrapped).unwrap()
+        );
+    }
+
+    #[test]
+    fn foreign_event_is_wrapped() {
+        let eb: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "id": "eb-9", "detail-type": "Object Created", "source": "aws.s3",
+            "time": "2026-01-01T00:00:00Z", "detail": {"bucket": {"name": "b"}}
+        }))
+        .unwrap();
+        let e = wrap_foreign_eventbridge(&eb).unwrap();
+        assert_eq!(e.id, "eb-9");
+        assert_eq!(e.event_type, "Object Created");
+        assert_eq!(e.data, Some(json!({"bucket": {"name": "b"}})));
+    }
+
+    #[test]
+    fn garbage_body_is_malformed() {
+        assert!(matches!(
+            from_sqs_body("hello"),
+            Err(EnvelopeError::Malformed(_))
+        ));
+        let mut record = SqsMessage::default();
+        record.body = None;
+        assert!(matches!(
+            from_sqs_record(&record),
+            Err(EnvelopeError::MissingField("body"))
+        ));
+    }
+}
