@@ -1,0 +1,96 @@
+//! Helpers for the end-to-end tests and the demo: SDK clients pointed at LocalStack, unique
+//! resource names, and waiting on a condition with a deadline.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
+
+/// The LocalStack endpoint (`LOCALSTACK_ENDPOINT`, default `http://127.0.0.1:4566`).
+pub fn endpoint() -> String {
+    std::env::var("LOCALSTACK_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+/// SDK configuration for LocalStack: its endpoint, test credentials, `us-east-1`.
+pub async fn localstack_config() -> aws_config::SdkConfig {
+    // The kit's S3 client picks path-style addressing from this variable.
+    std::env::set_var("AWS_ENDPOINT_URL", endpoint());
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "localstack",
+        ))
+        .load()
+        .await
+}
+
+/// A resource name unique to this run.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > deadline {
+            anyhow::bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Lambda event record for a message received with the SDK (what an event source
+/// mapping would hand the function).
+pub fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = message.message_id().map(str::to_owned);
+    record.receipt_handle = message.receipt_handle().map(str::to_owned);
+    record.body = message.body().map(str::to_owned);
+    record.event_source_arn = Some(queue_arn.to_owned());
+    record.event_source = Some("aws:sqs".to_owned());
+    if let Some(attributes) = message.attributes() {
+        for (k, v) in attributes {
+            record.attributes.insert(k.as_str().to_owned(), v.clone());
+        }
+    }
+    if let Some(attributes) = message.message_attributes() {
+        for (k, v) in attributes {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = v.string_value().map(str::to_owned);
+            a.data_type = Some(v.data_type().to_owned());
+            record.message_attributes.insert(k.clone(), a);
+        }
+    }
+    record
+}
+
+/// SDK configuration for LocalStack, after checking that it listens; the error names the
+/// command that starts it.
+pub async fn require_localstack() -> anyhow::Result<aws_config::SdkConfig> {
+    let authority = endpoint()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    if tokio::net::TcpStream::connect(&authority).await.is_err() {
+        anyhow::bail!(
+            "LocalStack is not listening on {authority}; start it with `make localstack-up`"
+        );
+    }
+    Ok(localstack_config().await)
+}

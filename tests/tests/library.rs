@@ -1,0 +1,502 @@
+//! The eventkit library against LocalStack's real DynamoDB, S3, SQS and EventBridge APIs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+use eventkit::aws::dynamodb::{DynamoIdempotencyStore, DynamoStateStore};
+use eventkit::aws::eventbridge::EventBridgePublisher;
+use eventkit::aws::s3::{client as s3_client, S3PayloadStore};
+use eventkit::aws::sqs::SqsSender;
+use eventkit::batch::{process_envelopes, BatchOptions};
+use eventkit::claim_check::{
+    ClaimCheck, ClaimCheckError, Offload, S3Ref, LEGACY_POINTER_CLASS, LEGACY_SIZE_ATTRIBUTE,
+};
+use eventkit::idempotency::ordering::{Applied, VersionedStateStore};
+use eventkit::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, Outcome};
+use eventkit::Envelope;
+use eventkit_e2e::{require_localstack, to_lambda_record, unique, wait_for};
+use serde_json::json;
+
+async fn table(dynamodb: &aws_sdk_dynamodb::Client, key: &str) -> anyhow::Result<String> {
+    let name = unique("table");
+    dynamodb
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(name)
+}
+
+#[tokio::test]
+async fn idempotency_on_dynamodb_runs_once_and_replays() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let name = table(&dynamodb, "id").await?;
+    let idem = Arc::new(Idempotency::new(
+        DynamoIdempotencyStore::new(dynamodb.clone(), &name),
+        IdempotencyConfig::for_handler("e2e")
+            .key_pointer("/order")
+            .validate_payload("/amount")
+            .local_cache(0),
+    ));
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    // Ten concurrent deliveries of one event: one conditional write wins.
+    let event = json!({"order": "o-1", "amount": 10});
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (idem, runs, event) = (idem.clone(), runs.clone(), event.clone());
+        tasks.push(tokio::spawn(async move {
+            idem.run(&event, Some(Duration::from_secs(30)), || async {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, String>(json!({"charged": 10}))
+            })
+            .await
+        }));
+    }
+    let mut executed = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(Outcome::Executed(_)) => executed += 1,
+            Ok(Outcome::Replayed(r)) => assert_eq!(r, json!({"charged": 10})),
+            Err(IdempotencyError::AlreadyInProgress { .. }) => {}
+            Err(e) => anyhow::bail!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(executed, 1);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A later duplicate replays the stored response.
+    let replay = idem
+        .run(&event, None, || async { Ok::<_, String>(json!("never")) })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(replay, Outcome::Replayed(json!({"charged": 10})));
+
+    // The record has the Powertools layout.
+    let key = idem
+        .key_for::<String>(&event)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("key");
+    let item = dynamodb
+        .get_item()
+        .table_name(&name)
+        .key("id", AttributeValue::S(key.clone()))
+        .send()
+        .await?;
+    let item = item.item().expect("record stored");
+    assert_eq!(
+        item["status"].as_s().ok().map(String::as_str),
+        Some("COMPLETED")
+    );
+    assert_eq!(
+        item["data"].as_s().ok().map(String::as_str),
+        Some(r#"{"charged":10}"#)
+    );
+    assert!(item["expiration"].as_n().is_ok());
+    assert!(item["in_progress_expiration"].as_n().is_ok());
+    assert!(item["validation"].as_s().is_ok());
+    assert!(key.starts_with("test-func.e2e#"), "{key}");
+
+    // Same key, different payload: refused.
+    let err = idem
+        .run(&json!({"order": "o-1", "amount": 99}), None, || async {
+            Ok::<_, String>(json!(0))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, IdempotencyError::PayloadMismatch { .. }),
+        "{err}"
+    );
+
+    // A failing handler leaves no record behind, so the retry runs.
+    let failing = json!({"order": "o-2", "amount": 1});
+    let err = idem
+        .run(&failing, None, || async {
+            Err::<serde_json::Value, _>("downstream down".to_owned())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IdempotencyError::Handler(_)));
+    let key2 = idem
+        .key_for::<String>(&failing)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("key");
+    let gone = dynamodb
+        .get_item()
+        .table_name(&name)
+        .key("id", AttributeValue::S(key2))
+        .send()
+        .await?;
+    assert!(
+        gone.item().is_none(),
+        "INPROGRESS record must be deleted after a handler error"
+    );
+    let retried = idem
+        .run(&failing, None, || async { Ok::<_, String>(json!("ok")) })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(retried, Outcome::Executed(json!("ok")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamodb_outage_is_a_retryable_store_error() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let idem = Idempotency::new(
+        DynamoIdempotencyStore::new(aws_sdk_dynamodb::Client::new(&config), "no-such-table"),
+        IdempotencyConfig::for_handler("e2e").local_cache(0),
+    );
+    let err = idem
+        .run(&json!({"a": 1}), None, || async { Ok::<_, String>(1) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IdempotencyError::Store(_)), "{err}");
+    assert!(err.is_retryable());
+    assert!(
+        err.to_string().contains("ResourceNotFoundException"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ordered_scope_skips_older_events_on_dynamodb() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let name = table(&dynamodb, "pk").await?;
+    let store = DynamoStateStore::new(dynamodb.clone(), &name);
+    assert_eq!(
+        store
+            .apply_if_newer("customer-1", 20, "e20", &json!({"tier": "gold"}))
+            .await?,
+        Applied::Applied
+    );
+    assert_eq!(
+        store
+            .apply_if_newer("customer-1", 10, "e10", &json!({"tier": "bronze"}))
+            .await?,
+        Applied::Stale { current: 20 }
+    );
+    assert_eq!(
+        store
+            .apply_if_newer("customer-1", 20, "e20", &json!({"tier": "gold"}))
+            .await?,
+        Applied::Stale { current: 20 }
+    );
+    let item = dynamodb
+        .get_item()
+        .table_name(&name)
+        .key("pk", AttributeValue::S("customer-1".into()))
+        .send()
+        .await?;
+    assert_eq!(
+        item.item().unwrap()["state"].as_s().unwrap(),
+        r#"{"tier":"gold"}"#
+    );
+    Ok(())
+}
+
+struct Queue {
+    url: String,
+    arn: String,
+}
+
+async fn queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> anyhow::Result<Queue> {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    Ok(Queue { url, arn })
+}
+
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    q: &Queue,
+) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
+    Ok(sqs
+        .receive_message()
+        .queue_url(&q.url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await?
+        .messages()
+        .to_vec())
+}
+
+#[tokio::test]
+async fn claim_check_on_s3_above_and_below_threshold() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let s3 = s3_client(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bucket = unique("claims");
+    s3.create_bucket().bucket(&bucket).send().await?;
+    let q = queue(&sqs, &unique("claims"), HashMap::new()).await?;
+    let cc = ClaimCheck::new(
+        Arc::new(S3PayloadStore::new(s3.clone())),
+        &bucket,
+        Offload::Above(64 * 1024),
+    );
+    let sender = SqsSender::new(sqs.clone(), &q.url).with_claim_check(cc.clone());
+
+    let small = Envelope::new("e2e", "blob.small", json!({"blob": "x".repeat(1000)}));
+    let large = Envelope::new("e2e", "blob.large", json!({"blob": "y".repeat(300 * 1024)}));
+    sender.send(&small).await?;
+    sender.send(&large).await?;
+    let objects = s3.list_objects_v2().bucket(&bucket).send().await?;
+    assert_eq!(
+        objects.key_count(),
+        Some(1),
+        "only the large body goes to S3"
+    );
+
+    // A message as the Python/Java Extended Client writes it (legacy tag and attribute).
+    let legacy_key = "legacy-object";
+    let legacy = Envelope::new("e2e", "blob.legacy", json!({"from": "python"}));
+    s3.put_object()
+        .bucket(&bucket)
+        .key(legacy_key)
+        .body(legacy.to_json().into_bytes().into())
+        .send()
+        .await?;
+    sqs.send_message()
+        .queue_url(&q.url)
+        .message_body(format!(
+            r#"["{LEGACY_POINTER_CLASS}", {{"s3BucketName": "{bucket}", "s3Key": "{legacy_key}"}}]"#
+        ))
+        .message_attributes(
+            LEGACY_SIZE_ATTRIBUTE,
+            MessageAttributeValue::builder()
+                .data_type("Number")
+                .string_value(legacy.to_json().len().to_string())
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    let seen = std::sync::Mutex::new(HashMap::new());
+    wait_for("three messages", Duration::from_secs(20), || async {
+        for m in receive(&sqs, &q).await? {
+            let record = to_lambda_record(&m, &q.arn);
+            let body = cc.redeem_sqs(&record).await?.body;
+            let envelope = eventkit::unwrap::from_sqs_body(&body)?;
+            seen.lock()
+                .unwrap()
+                .insert(envelope.event_type.clone(), envelope);
+        }
+        Ok((seen.lock().unwrap().len() == 3).then_some(()))
+    })
+    .await?;
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen["blob.small"], small);
+    assert_eq!(seen["blob.large"], large);
+    assert_eq!(seen["blob.legacy"], legacy);
+
+    // A pointer to a missing object, and a pointer to an unknown bucket: typed errors.
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record
+        .message_attributes
+        .insert("ExtendedPayloadSize".into(), Default::default());
+    record.body = Some(
+        S3Ref {
+            bucket: bucket.clone(),
+            key: "gone".into(),
+        }
+        .to_sqs_pointer(),
+    );
+    assert!(matches!(
+        cc.redeem_sqs(&record).await,
+        Err(ClaimCheckError::NotFound { .. })
+    ));
+    record.body = Some(
+        S3Ref {
+            bucket: "no-such-bucket-e2e".into(),
+            key: "k".into(),
+        }
+        .to_sqs_pointer(),
+    );
+    let err = cc.redeem_sqs(&record).await.unwrap_err();
+    assert!(matches!(err, ClaimCheckError::NoSuchBucket(_)), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn poison_message_lands_in_the_dlq_while_batch_mates_succeed() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dlq = queue(&sqs, &unique("dlq"), HashMap::new()).await?;
+    let redrive = json!({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": "2"}).to_string();
+    let q = queue(
+        &sqs,
+        &unique("work"),
+        HashMap::from([
+            (QueueAttributeName::RedrivePolicy, redrive),
+            (QueueAttributeName::VisibilityTimeout, "1".into()),
+        ]),
+    )
+    .await?;
+    let sender = SqsSender::new(sqs.clone(), &q.url);
+    let good: Vec<Envelope> = (0..4)
+        .map(|i| Envelope::new("e2e", "work.item", json!({"i": i})))
+        .collect();
+    for e in &good {
+        sender.send(e).await?;
+    }
+    sqs.send_message()
+        .queue_url(&q.url)
+        .message_body("this is not an envelope")
+        .send()
+        .await?;
+
+    // Play the event source mapping: receive, run the batch helper, delete what succeeded.
+    let done = std::sync::Mutex::new(Vec::<String>::new());
+    wait_for(
+        "the poison message in the DLQ",
+        Duration::from_secs(60),
+        || async {
+            let messages = receive(&sqs, &q).await?;
+            if !messages.is_empty() {
+                let mut event = SqsEvent::default();
+                event.records = messages
+                    .iter()
+                    .map(|m| to_lambda_record(m, &q.arn))
+                    .collect();
+                let response = process_envelopes(event, BatchOptions::default(), None, |e| {
+                    done.lock().unwrap().push(e.id.clone());
+                    async { Ok::<(), String>(()) }
+                })
+                .await;
+                let failed: Vec<&str> = response
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.as_str())
+                    .collect();
+                for m in &messages {
+                    if !failed.contains(&m.message_id().unwrap_or_default()) {
+                        sqs.delete_message()
+                            .queue_url(&q.url)
+                            .receipt_handle(m.receipt_handle().unwrap_or_default())
+                            .send()
+                            .await?;
+                    }
+                }
+            }
+            let in_dlq = receive(&sqs, &dlq).await?;
+            Ok(in_dlq
+                .into_iter()
+                .find(|m| m.body() == Some("this is not an envelope")))
+        },
+    )
+    .await?;
+    let mut done = done.into_inner().unwrap();
+    done.sort();
+    let mut expected: Vec<String> = good.iter().map(|e| e.id.clone()).collect();
+    expected.sort();
+    assert_eq!(done, expected, "every good message processed exactly once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn eventbridge_rule_routes_envelopes_by_envelope_fields() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = unique("bus");
+    events.create_event_bus().name(&bus).send().await?;
+    let q = queue(&sqs, &unique("routed"), HashMap::new()).await?;
+    let rule = unique("rule");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(json!({"source": ["e2e.orders"], "detail-type": ["order.placed"], "detail": {"subject": [{"prefix": "vip-"}]}}).to_string())
+        .send()
+        .await?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&q.arn)
+                .build()?,
+        )
+        .send()
+        .await?;
+    let publisher = EventBridgePublisher::new(events.clone(), &bus);
+    let ignored =
+        Envelope::new("e2e.orders", "order.placed", json!({"n": 1})).with_subject("regular-1");
+    let routed = ignored
+        .caused("e2e.orders", "order.placed", json!({"n": 2}))
+        .with_subject("vip-7");
+    publisher
+        .publish(&[ignored.clone(), routed.clone()])
+        .await?;
+
+    let received = wait_for("the routed envelope", Duration::from_secs(20), || async {
+        let messages = receive(&sqs, &q).await?;
+        let mut envelopes = Vec::new();
+        for m in &messages {
+            envelopes.push(eventkit::unwrap::from_sqs_record(&to_lambda_record(
+                m, &q.arn,
+            ))?);
+        }
+        Ok((!envelopes.is_empty()).then_some(envelopes))
+    })
+    .await?;
+    assert_eq!(
+        received,
+        vec![routed.clone()],
+        "only the matching envelope is routed"
+    );
+    assert_eq!(received[0].correlation_id, ignored.id);
+    assert_eq!(
+        received[0].causation_id.as_deref(),
+        Some(ignored.id.as_str())
+    );
+    Ok(())
+}
