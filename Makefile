@@ -1,0 +1,82 @@
+# Entry point for everything: `make demo` and `make test` are the two commands a newcomer
+# needs; each installs what is missing (project-local, under build/) before it runs.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+LOCALSTACK := tools/localstack/localstack.sh
+VENV := build/venv
+TOOLS_VENV := build/tools-venv
+export PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
+ENDPOINT ?= http://127.0.0.1:4566
+STACK ?= eventkit
+# The e2e crate reads these; LocalStack ignores the credentials' values.
+LOCAL_AWS := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 LOCALSTACK_ENDPOINT=$(ENDPOINT)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# ---- installs (idempotent) ------------------------------------------------------------
+.PHONY: tools
+tools: ## install LocalStack's venv (from the lock) and cargo-lambda into build/
+	$(LOCALSTACK) install
+	tools/deploy/install-tools.sh
+
+# ---- LocalStack -----------------------------------------------------------------------
+.PHONY: localstack-up localstack-down localstack-status
+localstack-up: ## start LocalStack (host mode without Docker; waits for health)
+	$(LOCALSTACK) install
+	$(LOCALSTACK) up
+localstack-down: ## stop LocalStack and every process it started
+	$(LOCALSTACK) down
+localstack-status: ## is LocalStack running?
+	$(LOCALSTACK) status
+
+# ---- build ----------------------------------------------------------------------------
+.PHONY: build lambda-build
+build: ## compile the workspace
+	cargo build --workspace --all-targets
+lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bootstrap)
+	tools/deploy/install-tools.sh
+	cargo lambda build --release
+
+# ---- checks ---------------------------------------------------------------------------
+.PHONY: lint fmt-check clippy cfn-lint
+lint: fmt-check clippy cfn-lint ## formatting, clippy -D warnings, cfn-lint
+fmt-check:
+	cargo fmt --all -- --check
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+cfn-lint:
+	$(LOCALSTACK) install
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
+.PHONY: test unit-test e2e-test executor-test pipeline-test
+test: lint unit-test e2e-test executor-test pipeline-test ## everything: lint, unit, LocalStack e2e, executor, deployed pipeline
+unit-test: ## unit tests and doc tests (no AWS, no LocalStack)
+	cargo test --workspace --exclude eventkit-e2e
+e2e-test: localstack-up ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library
+executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
+	$(LOCALSTACK) install
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
+pipeline-test: deploy-local ## the deployed topology: bus -> rule -> queue -> Rust Lambda -> DynamoDB
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test pipeline
+
+# ---- deploy and run -------------------------------------------------------------------
+.PHONY: deploy-local demo invoke bench
+deploy-local: localstack-up ## build the functions and deploy infra/template.yaml to LocalStack
+	tools/deploy/install-tools.sh
+	ENDPOINT=$(ENDPOINT) STACK=$(STACK) tools/deploy/deploy-local.sh
+demo: deploy-local ## the main job: LocalStack up, topology deployed, events through it
+	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin demo
+FN ?= p2p-consumer
+EVENT ?= events/$(FN)/sqs-eventbridge-batch.json
+invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer EVENT=events/...
+	@test -f build/stack-outputs.env || { echo "no deployed stack: run 'make deploy-local' first" >&2; exit 1; }
+	$(LOCAL_AWS) $(VENV)/bin/aws --endpoint-url $(ENDPOINT) lambda invoke --function-name $(STACK)-$(FN) \
+	  --payload fileb://$(EVENT) --log-type Tail build/invoke-$(FN).json \
+	  --query LogResult --output text | base64 -d; echo; cat build/invoke-$(FN).json; echo
+bench: ## criterion benchmarks (envelope parse, idempotent batch round trips)
+	cargo bench -p eventkit
