@@ -16,7 +16,9 @@ use crate::{require_localstack, wait_for};
 pub fn outputs_file() -> std::path::PathBuf {
     std::env::var_os("STACK_OUTPUTS")
         .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/stack-outputs.env"))
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/stack-outputs.env")
+        })
 }
 
 /// Source and type the ledger rule routes.
@@ -42,8 +44,12 @@ impl Stack {
     /// Reads the outputs file and builds clients for LocalStack.
     pub async fn load() -> anyhow::Result<Stack> {
         let path = outputs_file();
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}; deploy first with `make deploy-local`", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {}: {e}; deploy first with `make deploy-local`",
+                path.display()
+            )
+        })?;
         let outputs: HashMap<String, String> = text
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -64,10 +70,12 @@ impl Stack {
 
     /// One output, or an error naming it.
     pub fn output(&self, key: &str) -> anyhow::Result<String> {
-        self.outputs
-            .get(key)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("stack output {key} missing from {}; redeploy with `make deploy-local`", outputs_file().display()))
+        self.outputs.get(key).cloned().ok_or_else(|| {
+            anyhow::anyhow!(
+                "stack output {key} missing from {}; redeploy with `make deploy-local`",
+                outputs_file().display()
+            )
+        })
     }
 
     /// Opens an account in the ledger table with a zero balance.
@@ -96,24 +104,43 @@ impl Stack {
             .send()
             .await?;
         let number = |item: &HashMap<String, AttributeValue>, k: &str| -> i64 {
-            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or_default()
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_default()
         };
-        Ok(out.item().map(|i| (number(i, "balance"), number(i, "entries"))))
+        Ok(out
+            .item()
+            .map(|i| (number(i, "balance"), number(i, "entries"))))
     }
 
     /// A ledger entry envelope.
     pub fn entry(account: &str, amount: i64) -> Envelope {
-        Envelope::new(SOURCE, ENTRY_POSTED, json!({"account": account, "amount": amount})).with_subject(account)
+        Envelope::new(
+            SOURCE,
+            ENTRY_POSTED,
+            json!({"account": account, "amount": amount}),
+        )
+        .with_subject(account)
     }
 
     /// Waits until an account reaches `(balance, entries)`.
-    pub async fn wait_for_account(&self, account: &str, want: (i64, i64), deadline: Duration) -> anyhow::Result<()> {
+    pub async fn wait_for_account(
+        &self,
+        account: &str,
+        want: (i64, i64),
+        deadline: Duration,
+    ) -> anyhow::Result<()> {
         let last = std::sync::Mutex::new(None);
-        let result = wait_for(&format!("account {account} to reach {want:?}"), deadline, || async {
-            let now = self.account(account).await?;
-            *last.lock().unwrap_or_else(|e| e.into_inner()) = now;
-            Ok((now == Some(want)).then_some(()))
-        })
+        let result = wait_for(
+            &format!("account {account} to reach {want:?}"),
+            deadline,
+            || async {
+                let now = self.account(account).await?;
+                *last.lock().unwrap_or_else(|e| e.into_inner()) = now;
+                Ok((now == Some(want)).then_some(()))
+            },
+        )
         .await;
         let last = *last.lock().unwrap_or_else(|e| e.into_inner());
         result.map_err(|e| anyhow::anyhow!("{e} (last seen (balance, entries): {last:?})"))
@@ -150,7 +177,11 @@ impl Stack {
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .ok_or_else(|| anyhow::anyhow!("DLQ has no ARN"))?;
-        self.sqs.start_message_move_task().source_arn(arn).send().await?;
+        self.sqs
+            .start_message_move_task()
+            .source_arn(arn)
+            .send()
+            .await?;
         Ok(())
     }
 }

@@ -22,7 +22,11 @@ async fn bus_to_queue_to_rust_lambda_applies_each_effect_once() -> anyhow::Resul
     // for an account that is not open, and one event no rule routes.
     let entries: Vec<Envelope> = (1..=20).map(|i| Stack::entry(&account, i)).collect();
     let poison = Stack::entry(&unopened, 1000);
-    let unrouted = Envelope::new("eventkit.demo", "ledger.entry.voided", json!({"account": account, "amount": 1}));
+    let unrouted = Envelope::new(
+        "eventkit.demo",
+        "ledger.entry.voided",
+        json!({"account": account, "amount": 1}),
+    );
     let mut published: Vec<Envelope> = entries.clone();
     published.extend(entries.iter().take(4).cloned());
     published.push(poison.clone());
@@ -30,12 +34,22 @@ async fn bus_to_queue_to_rust_lambda_applies_each_effect_once() -> anyhow::Resul
     stack.publisher.publish(&published).await?;
 
     let expected_balance: i64 = (1..=20).sum();
-    stack.wait_for_account(&account, (expected_balance, 20), Duration::from_secs(90)).await?;
+    stack
+        .wait_for_account(&account, (expected_balance, 20), Duration::from_secs(90))
+        .await?;
 
     // The poison entry fails alone, is retried maxReceiveCount times, then sits in the DLQ.
-    wait_for("the poison entry in the DLQ", Duration::from_secs(120), || async {
-        Ok(stack.dlq_envelope_ids().await?.contains(&poison.id).then_some(()))
-    })
+    wait_for(
+        "the poison entry in the DLQ",
+        Duration::from_secs(120),
+        || async {
+            Ok(stack
+                .dlq_envelope_ids()
+                .await?
+                .contains(&poison.id)
+                .then_some(()))
+        },
+    )
     .await?;
     // Duplicates never moved the balance twice, and the poison entry never half-applied.
     assert_eq!(stack.account(&account).await?, Some((expected_balance, 20)));
@@ -44,7 +58,9 @@ async fn bus_to_queue_to_rust_lambda_applies_each_effect_once() -> anyhow::Resul
     // Fix the fault (open the account), redrive the DLQ: the entry completes.
     stack.open_account(&unopened).await?;
     stack.redrive_dlq().await?;
-    stack.wait_for_account(&unopened, (1000, 1), Duration::from_secs(90)).await?;
+    stack
+        .wait_for_account(&unopened, (1000, 1), Duration::from_secs(90))
+        .await?;
     assert_eq!(stack.account(&account).await?, Some((expected_balance, 20)));
     Ok(())
 }
