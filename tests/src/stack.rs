@@ -165,6 +165,19 @@ impl Stack {
             .collect())
     }
 
+    /// Waits until the envelope `id` is in the DLQ.
+    pub async fn wait_for_in_dlq(&self, id: &str, deadline: Duration) -> anyhow::Result<()> {
+        wait_for(&format!("envelope {id} in the DLQ"), deadline, || async {
+            Ok(self
+                .dlq_envelope_ids()
+                .await?
+                .iter()
+                .any(|i| i == id)
+                .then_some(()))
+        })
+        .await
+    }
+
     /// Moves every DLQ message back to the queue it came from (SQS StartMessageMoveTask).
     pub async fn redrive_dlq(&self) -> anyhow::Result<()> {
         let arn = self

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use eventkit::Envelope;
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
+use eventkit_e2e::unique;
 use serde_json::json;
 
 #[tokio::test]
@@ -39,18 +39,9 @@ async fn bus_to_queue_to_rust_lambda_applies_each_effect_once() -> anyhow::Resul
         .await?;
 
     // The poison entry fails alone, is retried maxReceiveCount times, then sits in the DLQ.
-    wait_for(
-        "the poison entry in the DLQ",
-        Duration::from_secs(120),
-        || async {
-            Ok(stack
-                .dlq_envelope_ids()
-                .await?
-                .contains(&poison.id)
-                .then_some(()))
-        },
-    )
-    .await?;
+    stack
+        .wait_for_in_dlq(&poison.id, Duration::from_secs(120))
+        .await?;
     // Duplicates never moved the balance twice, and the poison entry never half-applied.
     assert_eq!(stack.account(&account).await?, Some((expected_balance, 20)));
     assert_eq!(stack.account(&unopened).await?, None);

@@ -14,10 +14,11 @@
 # Afterwards: build/tools-venv/bin/cargo-lambda (and `cargo lambda ...` with that
 # directory on PATH).
 #
-# Targets: `cargo lambda build --release` for the host (x86_64) only needs the Rust
-# toolchain. An arm64 build (`--arm64`, i.e. aarch64-unknown-linux-gnu) also needs
-# that Rust target (`rustup target add aarch64-unknown-linux-gnu`, which downloads
-# from the internet) and uses zig (installed here) as the cross linker.
+# zig is needed even for the host target: `cargo lambda build` links through
+# cargo-zigbuild by default (it fails with "Zig is not installed" without it), which
+# targets an old glibc, so the binary runs on Amazon Linux 2023 whatever the build
+# host's glibc. An arm64 build (`--arm64`) also needs the Rust target
+# aarch64-unknown-linux-gnu; cargo-lambda runs `rustup target add` for it when missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,6 +26,7 @@ VENV="${TOOLS_VENV:-$ROOT/build/tools-venv}"
 LOCK="$ROOT/tools/deploy/requirements.lock"
 STAMP="$VENV/.eventkit-tools-installed"
 PYTHON="${PYTHON:-python3}"
+UV="${UV:-$ROOT/build/uv/bin/uv}"
 
 die() { echo "install-tools: error: $*" >&2; exit 1; }
 
@@ -47,8 +49,8 @@ fi
 rm -f "$STAMP"
 echo "install-tools: installing from $LOCK"
 # uv (if the project installed it) is faster; plain pip works the same.
-if [ -x "$ROOT/build/uv/bin/uv" ]; then
-    "$ROOT/build/uv/bin/uv" pip install --python "$VENV/bin/python" --require-hashes -r "$LOCK" \
+if [ -x "$UV" ]; then
+    "$UV" pip install --python "$VENV/bin/python" --require-hashes -r "$LOCK" \
         || die "installing from $LOCK failed (is PyPI reachable?)"
 else
     "$VENV/bin/python" -m pip install --disable-pip-version-check --require-hashes -r "$LOCK" \

@@ -43,7 +43,7 @@ pub trait VersionedStateStore: Send + Sync {
     ) -> Result<Applied, StoreError>;
 }
 
-/// The ordering version of an envelope: its `version` extension attribute when the producer
+/// The ordering version of an envelope: its `sequence` extension attribute when the producer
 /// sets one (a per-entity sequence number), else its time in milliseconds.
 pub fn envelope_version<T>(envelope: &Envelope<T>) -> Version {
     envelope

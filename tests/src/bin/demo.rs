@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
+use eventkit_e2e::unique;
 
 fn step(n: u32, text: &str) {
     println!("\n\x1b[1m{n}. {text}\x1b[0m");
@@ -87,18 +87,9 @@ async fn main() -> anyhow::Result<()> {
         "The poison entry fails alone, is retried, and lands in the DLQ",
     );
     let waited = Instant::now();
-    wait_for(
-        "the poison entry in the DLQ",
-        Duration::from_secs(120),
-        || async {
-            Ok(stack
-                .dlq_envelope_ids()
-                .await?
-                .contains(&poison.id)
-                .then_some(()))
-        },
-    )
-    .await?;
+    stack
+        .wait_for_in_dlq(&poison.id, Duration::from_secs(120))
+        .await?;
     println!(
         "  id={} is in {} after {:.0?} (maxReceiveCount redeliveries)",
         &poison.id[..8],
