@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_default()
         );
     }
+    let publish_time = Instant::now();
     stack.publisher.publish(&published).await?;
 
     step(3, &format!("The rule routes them to the ledger queue; LocalStack invokes {function} (the Rust binary)"));
@@ -81,6 +82,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let (balance, entries) = stack.account(&account).await?.unwrap_or_default();
     println!("  {account}: balance {balance}, {entries} entries posted  (500 - 200; the duplicate was not applied twice)");
+    println!(
+        "  bus -> rule -> queue -> Lambda -> DynamoDB took {:.1?} from publish",
+        publish_time.elapsed()
+    );
 
     step(
         4,
