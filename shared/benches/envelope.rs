@@ -1,5 +1,6 @@
-//! Envelope parse + validate per event, side by side with a bare `serde_json::Value` parse
-//! of the same text (the floor any JSON envelope pays). Report the ratio.
+//! Envelope parse + validate per event, side by side with the official CloudEvents Rust SDK
+//! (`cloudevents-sdk`) parsing the same text into its `Event`, and a bare
+//! `serde_json::Value` parse (the floor any JSON envelope pays). Report the ratios.
 
 use criterion::{criterion_main, Criterion, Throughput};
 use eventkit::envelope::Envelope;
@@ -23,6 +24,9 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("parse_validate", |b| {
         b.iter(|| Envelope::<Value>::from_json(std::hint::black_box(&text)).unwrap())
+    });
+    group.bench_function("cloudevents_sdk_peer", |b| {
+        b.iter(|| serde_json::from_str::<cloudevents::Event>(std::hint::black_box(&text)).unwrap())
     });
     group.bench_function("serde_json_value_baseline", |b| {
         b.iter(|| serde_json::from_str::<Value>(std::hint::black_box(&text)).unwrap())

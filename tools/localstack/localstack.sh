@@ -325,6 +325,9 @@ host_up() {
     (
         cd "$STATE_DIR"
         export GATEWAY_LISTEN="127.0.0.1:$PORT"
+        # LocalStack 4.9's default gateway server (twisted) ignores the host in
+        # GATEWAY_LISTEN and binds 0.0.0.0; hypercorn binds loopback only.
+        export GATEWAY_SERVER="${GATEWAY_SERVER:-hypercorn}"
         export LOCALSTACK_HOST="127.0.0.1:$PORT"
         export SQS_ENDPOINT_STRATEGY=dynamic
         export OVERRIDE_IN_DOCKER=0

@@ -98,6 +98,8 @@ def start_localstack() -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         GATEWAY_LISTEN=f"127.0.0.1:{PORT}",
+        # LocalStack 4.9's default (twisted) gateway ignores the host and binds 0.0.0.0.
+        GATEWAY_SERVER="hypercorn",
         LOCALSTACK_VOLUME_DIR=str(WORK / "volume"),
         LAMBDA_RUNTIME_EXECUTOR="process",
         DNS_ADDRESS="0",
