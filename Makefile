@@ -57,8 +57,9 @@ cfn-lint:
 
 .PHONY: test unit-test e2e-test executor-test pipeline-test
 test: lint unit-test e2e-test executor-test pipeline-test ## everything: lint, unit, LocalStack e2e, executor, deployed pipeline
-unit-test: ## unit tests and doc tests (no AWS, no LocalStack)
+unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalStack)
 	cargo test --workspace --exclude eventkit-e2e
+	cargo test -p eventkit-e2e --test tidy
 e2e-test: localstack-up ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library
 executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
