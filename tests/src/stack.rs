@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use eventkit::aws::eventbridge::EventBridgePublisher;
 use eventkit::Envelope;
 use serde_json::json;
@@ -36,6 +35,8 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     /// DynamoDB.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Step Functions.
+    pub sfn: aws_sdk_sfn::Client,
     /// Publisher to the stack's bus.
     pub publisher: EventBridgePublisher,
 }
@@ -63,6 +64,7 @@ impl Stack {
             events,
             sqs: aws_sdk_sqs::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
         };
         stack.publisher = EventBridgePublisher::new(stack.events.clone(), stack.output("BusName")?);
         Ok(stack)
@@ -178,23 +180,40 @@ impl Stack {
         .await
     }
 
-    /// Moves every DLQ message back to the queue it came from (SQS StartMessageMoveTask).
+    /// Redrives the DLQ through the stack's runbook state machine (SQS message move task)
+    /// and waits for the execution to succeed.
     pub async fn redrive_dlq(&self) -> anyhow::Result<()> {
-        let arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.output("LedgerDlqUrl")?)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .ok_or_else(|| anyhow::anyhow!("DLQ has no ARN"))?;
-        self.sqs
-            .start_message_move_task()
-            .source_arn(arn)
+        let arn = self.output("LedgerRedriveStateMachineArn")?;
+        let execution = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(arn)
             .send()
             .await?;
-        Ok(())
+        let execution_arn = execution.execution_arn().to_owned();
+        let status = wait_for(
+            "the redrive execution to finish",
+            Duration::from_secs(60),
+            || async {
+                let out = self
+                    .sfn
+                    .describe_execution()
+                    .execution_arn(&execution_arn)
+                    .send()
+                    .await?;
+                Ok(
+                    (out.status() != &aws_sdk_sfn::types::ExecutionStatus::Running)
+                        .then(|| (out.status().clone(), out.cause().map(str::to_owned))),
+                )
+            },
+        )
+        .await?;
+        match status {
+            (aws_sdk_sfn::types::ExecutionStatus::Succeeded, _) => Ok(()),
+            (other, cause) => anyhow::bail!(
+                "redrive execution ended {other:?}: {}",
+                cause.unwrap_or_default()
+            ),
+        }
     }
 }

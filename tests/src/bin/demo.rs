@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
 
     step(
         5,
-        &format!("Fix the fault (open {closed}) and redrive the DLQ"),
+        &format!("Fix the fault (open {closed}) and redrive the DLQ (the stack's Step Functions runbook)"),
     );
     stack.open_account(&closed).await?;
     stack.redrive_dlq().await?;
