@@ -55,13 +55,20 @@ cfn-lint:
 	$(LOCALSTACK) install
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-.PHONY: test unit-test e2e-test executor-test pipeline-test
+.PHONY: test unit-test e2e-test executor-test pipeline-test compat-venv
 test: lint unit-test e2e-test executor-test pipeline-test ## everything: lint, unit, LocalStack e2e, executor, deployed pipeline
 unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalStack)
 	cargo test --workspace --exclude eventkit-e2e
 	cargo test -p eventkit-e2e --test tidy
-e2e-test: localstack-up ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library
+e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge; Powertools peer
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library --test compat
+compat-venv: build/compat-venv/.stamp ## Powertools for AWS Lambda (Python), the idempotency peer, from its lock
+build/compat-venv/.stamp: tools/compat/requirements.lock
+	$(LOCALSTACK) install
+	rm -rf build/compat-venv
+	UV_CACHE_DIR=build/uv-cache build/uv/bin/uv venv -q --python python3.11 build/compat-venv
+	UV_CACHE_DIR=build/uv-cache VIRTUAL_ENV=build/compat-venv build/uv/bin/uv pip sync -q $<
+	touch $@
 executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
