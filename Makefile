@@ -89,5 +89,6 @@ invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer
 	$(LOCAL_AWS) $(VENV)/bin/aws --endpoint-url $(ENDPOINT) lambda invoke --function-name $(STACK)-$(FN) \
 	  --payload fileb://$(EVENT) --log-type Tail build/invoke-$(FN).json \
 	  --query LogResult --output text | base64 -d; echo; cat build/invoke-$(FN).json; echo
-bench: ## criterion benchmarks (envelope parse, idempotent batch round trips)
+bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips) and an idempotent batch vs Powertools on LocalStack
 	cargo bench -p eventkit
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin idempotency-bench
