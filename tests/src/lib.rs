@@ -96,3 +96,59 @@ pub async fn require_localstack() -> anyhow::Result<aws_config::SdkConfig> {
     }
     Ok(localstack_config().await)
 }
+
+/// Creates a pay-per-request table with a string partition key `key`; returns its name.
+pub async fn create_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    key: &str,
+) -> anyhow::Result<String> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique("table");
+    dynamodb
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(name)
+}
+
+/// Runs a Python peer script from `tests/compat/` in build/compat-venv against LocalStack
+/// and parses the one JSON line it prints.
+pub fn run_python_peer(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("build/compat-venv/bin/python");
+    anyhow::ensure!(
+        python.exists(),
+        "{} is missing; run `make compat-venv`",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .arg(root.join("tests/compat").join(script))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}

@@ -5,10 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use eventkit::aws::dynamodb::{DynamoIdempotencyStore, DynamoStateStore};
 use eventkit::aws::eventbridge::EventBridgePublisher;
@@ -21,37 +18,14 @@ use eventkit::claim_check::{
 use eventkit::idempotency::ordering::{Applied, VersionedStateStore};
 use eventkit::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, Outcome};
 use eventkit::Envelope;
-use eventkit_e2e::{require_localstack, to_lambda_record, unique, wait_for};
+use eventkit_e2e::{create_table, require_localstack, to_lambda_record, unique, wait_for};
 use serde_json::json;
-
-async fn table(dynamodb: &aws_sdk_dynamodb::Client, key: &str) -> anyhow::Result<String> {
-    let name = unique("table");
-    dynamodb
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(name)
-}
 
 #[tokio::test]
 async fn idempotency_on_dynamodb_runs_once_and_replays() -> anyhow::Result<()> {
     let config = require_localstack().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let name = table(&dynamodb, "id").await?;
+    let name = create_table(&dynamodb, "id").await?;
     let idem = Arc::new(Idempotency::new(
         DynamoIdempotencyStore::new(dynamodb.clone(), &name),
         IdempotencyConfig::for_handler("e2e")
@@ -186,7 +160,7 @@ async fn dynamodb_outage_is_a_retryable_store_error() -> anyhow::Result<()> {
 async fn ordered_scope_skips_older_events_on_dynamodb() -> anyhow::Result<()> {
     let config = require_localstack().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let name = table(&dynamodb, "pk").await?;
+    let name = create_table(&dynamodb, "pk").await?;
     let store = DynamoStateStore::new(dynamodb.clone(), &name);
     assert_eq!(
         store

@@ -3,19 +3,14 @@
 //! (`tests/compat/powertools_batch_bench.py`). Wall time per batch of 10: new records
 //! (2 DynamoDB calls each), then the same records again (1 call each, no local cache).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use eventkit::aws::dynamodb::DynamoIdempotencyStore;
 use eventkit::batch::{process_envelopes, BatchOptions};
 use eventkit::idempotency::{Idempotency, IdempotencyConfig};
 use eventkit::Envelope;
-use eventkit_e2e::{endpoint, require_localstack, unique};
+use eventkit_e2e::{create_table, require_localstack, run_python_peer};
 use serde_json::json;
 
 const ROUNDS: usize = 20;
@@ -44,25 +39,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let config = require_localstack().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique("bench");
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let table = create_table(&dynamodb, "id").await?;
     let idem = Idempotency::new(
         DynamoIdempotencyStore::new(dynamodb, &table),
         IdempotencyConfig::for_handler("bench").local_cache(0),
@@ -107,27 +84,10 @@ async fn main() -> anyhow::Result<()> {
         results.push((label.to_owned(), median(fresh), median(duplicate)));
     }
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join("build/compat-venv/bin/python");
-    anyhow::ensure!(
-        python.exists(),
-        "{} is missing; run `make compat-venv`",
-        python.display()
-    );
-    let out = Command::new(python)
-        .arg(root.join("tests/compat/powertools_batch_bench.py"))
-        .args([&table, &ROUNDS.to_string(), &BATCH.to_string()])
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "Powertools peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peer: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let peer = run_python_peer(
+        "powertools_batch_bench.py",
+        &[&table, &ROUNDS.to_string(), &BATCH.to_string()],
+    )?;
     let series = |k: &str| {
         peer[k]
             .as_array()
