@@ -83,9 +83,10 @@ pub struct Envelope<T = Value> {
     /// What happened, reverse-DNS style (`order.placed`).
     #[serde(rename = "type")]
     pub event_type: String,
-    /// When it happened.
-    #[serde(serialize_with = "ser_time")]
-    pub time: DateTime<Utc>,
+    /// When it happened. Always set on envelopes the kit makes; OPTIONAL in CloudEvents,
+    /// so a foreign event may lack it.
+    #[serde(serialize_with = "ser_time", skip_serializing_if = "Option::is_none")]
+    pub time: Option<DateTime<Utc>>,
     /// The entity the event is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -109,6 +110,11 @@ pub struct Envelope<T = Value> {
     /// The payload, when carried inline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
+    /// A binary payload, base64-encoded (CloudEvents `data_base64`); never set together
+    /// with `data`. Read it with [`Envelope::data_bytes`], or with `data_as` when its
+    /// content type is JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_base64: Option<String>,
     /// Where the payload is, when it was claim-checked (`s3://bucket/key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataref: Option<String>,
@@ -117,8 +123,16 @@ pub struct Envelope<T = Value> {
     pub extensions: Map<String, Value>,
 }
 
-fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+fn ser_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_time(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// RFC 3339 with at most microseconds: every CloudEvents SDK reads that precision.
+fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Everything optional, so a missing attribute becomes a typed error instead of a serde message.
@@ -138,6 +152,7 @@ struct RawEnvelope<T> {
     causationid: Option<String>,
     partitionkey: Option<String>,
     data: Option<T>,
+    data_base64: Option<String>,
     dataref: Option<String>,
     #[serde(flatten)]
     extensions: Map<String, Value>,
@@ -158,12 +173,16 @@ impl<T> TryFrom<RawEnvelope<T>> for Envelope<T> {
         let id = required(raw.id, "id")?;
         let source = required(raw.source, "source")?;
         let event_type = required(raw.event_type, "type")?;
-        let time_text = required(raw.time, "time")?;
-        let time = DateTime::parse_from_rfc3339(&time_text)
-            .map_err(|e| {
-                EnvelopeError::invalid("time", format!("`{time_text}` is not RFC 3339: {e}"))
-            })?
-            .with_timezone(&Utc);
+        let time = match raw.time {
+            None => None,
+            Some(text) => Some(
+                DateTime::parse_from_rfc3339(&text)
+                    .map_err(|e| {
+                        EnvelopeError::invalid("time", format!("`{text}` is not RFC 3339: {e}"))
+                    })?
+                    .with_timezone(&Utc),
+            ),
+        };
         // An event from outside the kit starts its own conversation.
         let correlation_id = match raw.correlationid {
             Some(c) if c.trim().is_empty() => {
@@ -173,12 +192,6 @@ impl<T> TryFrom<RawEnvelope<T>> for Envelope<T> {
             None => id.clone(),
         };
         let mut extensions = raw.extensions;
-        if extensions.contains_key("data_base64") {
-            return Err(EnvelopeError::invalid(
-                "data_base64",
-                "binary payloads are not supported; send JSON `data` or claim-check it with `dataref`",
-            ));
-        }
         extensions.retain(|k, _| !KNOWN_ATTRIBUTES.contains(&k.as_str()));
         let envelope = Envelope {
             specversion,
@@ -196,6 +209,7 @@ impl<T> TryFrom<RawEnvelope<T>> for Envelope<T> {
             causation_id: raw.causationid,
             partition_key: raw.partitionkey,
             data: raw.data,
+            data_base64: raw.data_base64,
             dataref: raw.dataref,
             extensions,
         };
@@ -217,23 +231,61 @@ impl Envelope<Value> {
         Envelope::new_typed(source, event_type, data)
     }
 
-    /// Reads the payload as `T`; a claim-checked envelope must be redeemed first.
+    /// Reads the payload as `T`: inline `data`, or `data_base64` when its content type is
+    /// JSON. A claim-checked envelope must be redeemed first.
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
-        let data = self.data.clone().ok_or_else(|| {
-            if self.dataref.is_some() {
-                EnvelopeError::invalid(
-                    "data",
-                    "payload is claim-checked in `dataref`; redeem it with the claim check first",
-                )
-            } else {
-                EnvelopeError::MissingField("data")
+        if let Some(data) = &self.data {
+            return T::deserialize(data).map_err(EnvelopeError::Payload);
+        }
+        if self.data_base64.is_some() {
+            if !self.is_json_content() {
+                return Err(EnvelopeError::invalid(
+                    "data_base64",
+                    format!(
+                        "binary payload of content type `{}` cannot be read as JSON; read it with data_bytes()",
+                        self.datacontenttype.as_deref().unwrap_or_default()
+                    ),
+                ));
             }
-        })?;
-        serde_json::from_value(data).map_err(EnvelopeError::Payload)
+            let bytes = self.data_bytes().unwrap_or_else(|| Ok(Vec::new()))?;
+            return serde_json::from_slice(&bytes).map_err(EnvelopeError::Payload);
+        }
+        Err(if self.dataref.is_some() {
+            EnvelopeError::invalid(
+                "data",
+                "payload is claim-checked in `dataref`; redeem it with the claim check first",
+            )
+        } else {
+            EnvelopeError::MissingField("data")
+        })
     }
 }
 
 impl<T> Envelope<T> {
+    /// The binary payload (`data_base64`, decoded), when there is one.
+    pub fn data_bytes(&self) -> Option<Result<Vec<u8>, EnvelopeError>> {
+        use base64::Engine as _;
+        self.data_base64.as_ref().map(|text| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| EnvelopeError::invalid("data_base64", format!("not base64: {e}")))
+        })
+    }
+
+    /// Whether `datacontenttype` is JSON (`application/json`, `*/*+json`), or absent,
+    /// which CloudEvents' JSON format reads as JSON.
+    pub fn is_json_content(&self) -> bool {
+        match self.datacontenttype.as_deref() {
+            None => true,
+            Some(ct) => {
+                let media = ct.split(';').next().unwrap_or_default().trim();
+                media.eq_ignore_ascii_case("application/json")
+                    || media.eq_ignore_ascii_case("text/json")
+                    || media.to_ascii_lowercase().ends_with("+json")
+            }
+        }
+    }
+
     /// Starts a new conversation with a typed payload.
     pub fn new_typed(source: impl Into<String>, event_type: impl Into<String>, data: T) -> Self {
         let id = uuid::Uuid::new_v4().to_string();
@@ -243,7 +295,8 @@ impl<T> Envelope<T> {
             id,
             source: source.into(),
             event_type: event_type.into(),
-            time: Utc::now(),
+            // Microseconds, the precision written on the wire, so a round trip is exact.
+            time: Some(chrono::SubsecRound::trunc_subsecs(Utc::now(), 6)),
             subject: None,
             datacontenttype: Some("application/json".to_owned()),
             dataschema: None,
@@ -251,6 +304,7 @@ impl<T> Envelope<T> {
             causation_id: None,
             partition_key: None,
             data: Some(data),
+            data_base64: None,
             dataref: None,
             extensions: Map::new(),
         }
@@ -310,6 +364,12 @@ impl<T> Envelope<T> {
             return Err(EnvelopeError::invalid(
                 "dataref",
                 "an envelope carries either inline `data` or a `dataref`, not both",
+            ));
+        }
+        if self.data_base64.is_some() && (self.data.is_some() || self.dataref.is_some()) {
+            return Err(EnvelopeError::invalid(
+                "data_base64",
+                "an envelope carries one of `data`, `data_base64` or `dataref`",
             ));
         }
         if let Some(r) = &self.dataref {
@@ -393,6 +453,7 @@ impl<T> Envelope<T> {
             causation_id: self.causation_id,
             partition_key: self.partition_key,
             data,
+            data_base64: self.data_base64,
             dataref: self.dataref,
             extensions: self.extensions,
         })
@@ -442,12 +503,12 @@ mod tests {
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["tenant"], "acme");
         assert_eq!(v["type"], "order.placed");
-        assert_eq!(v["time"], "2026-01-02T03:04:05Z");
+        assert_eq!(v["time"], "2026-01-02T03:04:05.000000Z");
     }
 
     #[test]
     fn missing_required_attributes_are_named() {
-        for field in ["specversion", "id", "source", "type", "time"] {
+        for field in ["specversion", "id", "source", "type"] {
             let mut v: Value = serde_json::from_str(FULL).unwrap();
             v.as_object_mut().unwrap().remove(field);
             let err = Envelope::<Value>::from_value(v).unwrap_err();
@@ -538,6 +599,49 @@ mod tests {
         assert_eq!(third.correlation_id, first.id);
         assert_eq!(third.causation_id.as_deref(), Some(second.id.as_str()));
         assert_ne!(second.id, third.id);
+    }
+
+    #[test]
+    fn optional_attributes_may_be_absent() {
+        // The smallest valid CloudEvent: the four REQUIRED attributes only.
+        let e = Envelope::<Value>::from_json(
+            r#"{"specversion":"1.0","id":"x","source":"/s","type":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.time, None);
+        assert_eq!(e.data, None);
+        assert_eq!(e.correlation_id, "x");
+        let back: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert!(back.get("time").is_none(), "{back}");
+    }
+
+    #[test]
+    fn binary_payloads_arrive_as_data_base64() {
+        // {"order":42} in base64, with a JSON content type: readable as a typed payload.
+        let json_payload = r#"{"specversion":"1.0","id":"x","source":"/s","type":"t",
+            "datacontenttype":"application/json","data_base64":"eyJvcmRlciI6NDJ9"}"#;
+        let e = Envelope::<Value>::from_json(json_payload).unwrap();
+        assert_eq!(e.data_as::<Value>().unwrap(), json!({"order": 42}));
+        assert_eq!(e.data_bytes().unwrap().unwrap(), br#"{"order":42}"#);
+        assert_eq!(Envelope::<Value>::from_json(&e.to_json()).unwrap(), e);
+
+        let binary = r#"{"specversion":"1.0","id":"x","source":"/s","type":"t",
+            "datacontenttype":"application/octet-stream","data_base64":"AAEC"}"#;
+        let e = Envelope::<Value>::from_json(binary).unwrap();
+        assert_eq!(e.data_bytes().unwrap().unwrap(), vec![0, 1, 2]);
+        let err = e.data_as::<Value>().unwrap_err();
+        assert!(err.to_string().contains("data_bytes()"), "{err}");
+
+        let both = r#"{"specversion":"1.0","id":"x","source":"/s","type":"t",
+            "data":{},"data_base64":"AAEC"}"#;
+        let err = Envelope::<Value>::from_json(both).unwrap_err();
+        assert!(
+            matches!(&err, EnvelopeError::InvalidField { field, .. } if field == "data_base64")
+        );
+
+        let mut bad = Envelope::<Value>::from_json(binary).unwrap();
+        bad.data_base64 = Some("not base64!".into());
+        assert!(bad.data_bytes().unwrap().is_err());
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //! * [`idempotency`] — at-most-once handlers on DynamoDB, Powertools-compatible records;
 //!   ordered application for state-transfer consumers.
 //! * [`claim_check`] — large payloads to S3, wire-compatible with the SQS Extended Client.
+//! * [`router`] — one function, several event types: typed handlers, dispatched from an SQS
+//!   batch, an EventBridge event, a DynamoDB stream batch or a Step Functions task input.
 //! * [`batch`] — SQS partial batch responses.
+//! * [`publish`] — the publishing port (an EventBridge bus, or memory in tests).
 //! * [`observability`] — JSON logs and per-event spans.
+//! * [`config`] — required and optional settings from the environment, read at init.
 //! * [`aws`] — the AWS adapters behind the ports above (DynamoDB, S3, EventBridge, SQS).
 //!
 //! ```
@@ -25,9 +29,13 @@
 pub mod aws;
 pub mod batch;
 pub mod claim_check;
+pub mod config;
 pub mod envelope;
 pub mod idempotency;
 pub mod observability;
+pub mod publish;
+pub mod router;
 pub mod unwrap;
 
 pub use envelope::{Envelope, EnvelopeError};
+pub use router::Router;

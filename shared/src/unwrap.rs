@@ -29,7 +29,7 @@ pub fn wrap_foreign_eventbridge(
     envelope.specversion = SPEC_VERSION.to_owned();
     envelope.correlation_id = id.clone();
     envelope.id = id;
-    envelope.time = event.time.unwrap_or_else(Utc::now);
+    envelope.time = Some(event.time.unwrap_or_else(Utc::now));
     envelope.validate()?;
     Ok(envelope)
 }

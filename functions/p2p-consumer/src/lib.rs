@@ -5,14 +5,12 @@
 //! redelivers it and, after `maxReceiveCount`, moves it to the queue's DLQ. Once the
 //! account is opened, a DLQ redrive completes it.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use eventkit::batch::{process_envelopes, BatchOptions};
-use eventkit::claim_check::ClaimCheck;
-use eventkit::idempotency::{Idempotency, IdempotencyError, IdempotencyStore};
-use eventkit::Envelope;
+use eventkit::idempotency::IdempotencyStore;
+use eventkit::{Envelope, Router};
+use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
 pub mod dynamodb;
@@ -49,6 +47,19 @@ pub enum LedgerError {
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl From<LedgerError> for Diagnostic {
+    fn from(e: LedgerError) -> Diagnostic {
+        let error_type = match e {
+            LedgerError::AccountNotOpen(_) => "AccountNotOpen",
+            LedgerError::Store(_) => "TransientError",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// The ledger port.
 #[async_trait]
 pub trait Ledger: Send + Sync {
@@ -56,83 +67,41 @@ pub trait Ledger: Send + Sync {
     async fn post(&self, entry: &Entry) -> Result<i64, LedgerError>;
 }
 
-/// Why a record failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumeError {
-    /// The envelope is not a ledger entry.
-    #[error(
-        "unexpected event type `{0}`; this queue takes `{ENTRY_POSTED}` only — check the bus rule"
-    )]
-    UnexpectedType(String),
-    /// The payload is not an [`Entry`].
-    #[error(transparent)]
-    Payload(#[from] eventkit::EnvelopeError),
-    /// Posting or idempotency failed.
-    #[error(transparent)]
-    Idempotency(#[from] IdempotencyError<LedgerError>),
+/// Posts one entry. Idempotency (one post per envelope id) is the router's.
+pub async fn post_entry<L: Ledger>(
+    ledger: Arc<L>,
+    event: Envelope<Entry>,
+) -> Result<Posted, LedgerError> {
+    let entry = event
+        .data
+        .unwrap_or_else(|| unreachable!("the router types the payload"));
+    let balance = ledger.post(&entry).await?;
+    tracing::info!(account = %entry.account, balance, "entry posted");
+    Ok(Posted {
+        account: entry.account,
+        balance,
+    })
 }
 
-/// The consumer's dependencies, built once per execution environment.
-pub struct Consumer<L, S> {
-    /// The ledger.
-    pub ledger: L,
-    /// Idempotency on the envelope id.
-    pub idempotency: Idempotency<S>,
-    /// Claim check for offloaded payloads.
-    pub claim_check: Option<ClaimCheck>,
-}
-
-impl<L: Ledger, S: IdempotencyStore> Consumer<L, S> {
-    /// Handles one envelope, at most once.
-    pub async fn handle(
-        &self,
-        envelope: Envelope,
-        remaining: Option<Duration>,
-    ) -> Result<Posted, ConsumeError> {
-        if envelope.event_type != ENTRY_POSTED {
-            return Err(ConsumeError::UnexpectedType(envelope.event_type));
-        }
-        let entry: Entry = envelope.data_as()?;
-        let outcome = self
-            .idempotency
-            .run_envelope(&envelope, remaining, || async {
-                let balance = self.ledger.post(&entry).await?;
-                Ok(Posted {
-                    account: entry.account.clone(),
-                    balance,
-                })
-            })
-            .await?;
-        let replayed = outcome.is_replay();
-        let posted = outcome.into_inner();
-        tracing::info!(account = %posted.account, balance = posted.balance, replayed, "entry posted");
-        Ok(posted)
-    }
-
-    /// Handles a batch; only failed records are reported.
-    pub async fn handle_batch(
-        &self,
-        event: SqsEvent,
-        remaining: Option<Duration>,
-    ) -> SqsBatchResponse {
-        process_envelopes(
-            event,
-            BatchOptions::default(),
-            self.claim_check.as_ref(),
-            |envelope| async move { self.handle(envelope, remaining).await.map(|_| ()) },
-        )
-        .await
-    }
+/// The function: `ledger.entry.posted` to [`post_entry`], once per envelope id.
+pub fn router<L: Ledger + 'static>(
+    ledger: L,
+    idempotency: impl IdempotencyStore + 'static,
+) -> Router<L> {
+    Router::with_state(ledger)
+        .idempotency_store(idempotency)
+        .on(ENTRY_POSTED, post_entry::<L>)
+        .idempotent()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lambda_events::event::sqs::SqsMessage;
-    use eventkit::idempotency::{IdempotencyConfig, MemoryIdempotencyStore};
+    use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+    use eventkit::idempotency::MemoryIdempotencyStore;
     use serde_json::json;
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     #[derive(Default)]
     struct MemoryLedger(Mutex<HashMap<String, i64>>);
@@ -149,17 +118,16 @@ mod tests {
         }
     }
 
-    fn consumer() -> Consumer<MemoryLedger, Arc<MemoryIdempotencyStore>> {
+    fn consumer() -> Router<MemoryLedger> {
         let ledger = MemoryLedger::default();
         ledger.0.lock().unwrap().insert("acc-1".into(), 0);
-        Consumer {
-            ledger,
-            idempotency: Idempotency::new(
-                Arc::new(MemoryIdempotencyStore::default()),
-                IdempotencyConfig::for_handler("p2p"),
-            ),
-            claim_check: None,
-        }
+        let r = router(ledger, MemoryIdempotencyStore::default());
+        r.validate().unwrap();
+        r
+    }
+
+    async fn batch(r: &Router<MemoryLedger>, event: SqsEvent) -> SqsBatchResponse {
+        r.handle_sqs(event, None).await
     }
 
     fn sqs(records: &[(&str, String)]) -> SqsEvent {
@@ -196,7 +164,7 @@ mod tests {
             ("3", poison.to_json()),
             ("4", wrong_type.to_json()),
         ]);
-        let response = c.handle_batch(event, None).await;
+        let response = batch(&c, event).await;
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()
@@ -206,9 +174,9 @@ mod tests {
         // retried, which is the correct outcome; either way the balance moves once.
         assert!(failed.contains(&"3") && failed.contains(&"4"), "{failed:?}");
         assert!(!failed.contains(&"1"));
-        let again = c.handle_batch(sqs(&[("5", entry.to_json())]), None).await;
+        let again = batch(&c, sqs(&[("5", entry.to_json())])).await;
         assert!(again.batch_item_failures.is_empty());
-        assert_eq!(c.ledger.0.lock().unwrap()["acc-1"], 5);
+        assert_eq!(c.state().0.lock().unwrap()["acc-1"], 5);
     }
 
     #[tokio::test]
@@ -219,11 +187,12 @@ mod tests {
             ENTRY_POSTED,
             json!({"account": "nope", "amount": 1}),
         );
-        let err = c.handle(poison, None).await.unwrap_err();
+        let err = c.dispatch(poison, None).await.unwrap_err();
         assert!(
             err.to_string().contains("account `nope` is not open"),
             "{err}"
         );
+        assert_eq!(err.error_type(), "AccountNotOpen");
     }
 
     #[test]

@@ -9,27 +9,16 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
+use async_trait::async_trait;
+
 use super::boxed;
-use crate::claim_check::{ClaimCheck, ClaimCheckError};
+use crate::claim_check::ClaimCheck;
 use crate::envelope::Envelope;
+pub use crate::publish::PublishError;
+use crate::publish::Publisher;
 
 /// PutEvents takes at most 10 entries per call.
 const MAX_ENTRIES: usize = 10;
-
-/// Why a publish failed. Entries are all-or-nothing per call only on transport errors; on
-/// partial failure the rejected entries are listed.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// Some entries were rejected by the bus.
-    #[error("{} of the events were rejected by the bus: {}", .0.len(), .0.iter().map(|(id, why)| format!("{id}: {why}")).collect::<Vec<_>>().join("; "))]
-    Rejected(Vec<(String, String)>),
-    /// The call itself failed (network, permissions, unknown bus); retryable.
-    #[error("publishing to the event bus failed: {0}")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The payload could not be claim-checked.
-    #[error(transparent)]
-    ClaimCheck(#[from] ClaimCheckError),
-}
 
 /// The PutEvents entry for an envelope.
 pub fn to_entry(envelope: &Envelope, bus: &str) -> PutEventsRequestEntry {
@@ -37,7 +26,11 @@ pub fn to_entry(envelope: &Envelope, bus: &str) -> PutEventsRequestEntry {
         .event_bus_name(bus)
         .source(&envelope.source)
         .detail_type(&envelope.event_type)
-        .time(DateTime::from_millis(envelope.time.timestamp_millis()))
+        .set_time(
+            envelope
+                .time
+                .map(|t| DateTime::from_millis(t.timestamp_millis())),
+        )
         .detail(envelope.to_json())
         .build()
 }
@@ -68,6 +61,13 @@ impl EventBridgePublisher {
 
     /// Publishes `events`, 10 per call.
     pub async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
+        Publisher::publish(self, events).await
+    }
+}
+
+#[async_trait]
+impl Publisher for EventBridgePublisher {
+    async fn publish(&self, events: &[Envelope]) -> Result<(), PublishError> {
         let mut rejected = Vec::new();
         for chunk in events.chunks(MAX_ENTRIES) {
             let mut entries = Vec::with_capacity(chunk.len());

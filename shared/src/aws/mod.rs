@@ -42,3 +42,18 @@ impl std::error::Error for SdkFailure {
         Some(self.1.as_ref())
     }
 }
+
+/// The claim check named by `CLAIM_CHECK_BUCKET`, when set: S3 in that bucket, offloading
+/// above `transport`'s default threshold.
+pub fn claim_check_from_env(
+    config: &aws_config::SdkConfig,
+    transport: crate::claim_check::Transport,
+) -> Option<crate::claim_check::ClaimCheck> {
+    let bucket = crate::config::optional("CLAIM_CHECK_BUCKET")?;
+    let store = std::sync::Arc::new(s3::S3PayloadStore::new(s3::client(config)));
+    Some(crate::claim_check::ClaimCheck::new(
+        store,
+        bucket,
+        crate::claim_check::Offload::Above(transport.default_threshold()),
+    ))
+}

@@ -743,7 +743,7 @@ mod tests {
         let idem = idem(config());
         let e1 = Envelope::new("s", "t", json!({"n": 1}));
         let mut e2 = e1.clone();
-        e2.time = chrono::Utc::now();
+        e2.time = Some(chrono::Utc::now());
         let a = idem
             .run_envelope(&e1, None, || async { Ok::<_, ()>(1) })
             .await

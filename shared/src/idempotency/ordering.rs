@@ -43,14 +43,50 @@ pub trait VersionedStateStore: Send + Sync {
     ) -> Result<Applied, StoreError>;
 }
 
+/// Why an envelope has no usable ordering version.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderingError {
+    /// Neither `sequence` nor `time` is set (both are OPTIONAL in CloudEvents).
+    #[error("event `{id}` has neither a `sequence` attribute nor a `time`; ordered application needs one: have the producer set `sequence` (a per-entity counter) or `time`")]
+    NoVersion {
+        /// The envelope id.
+        id: String,
+    },
+    /// `sequence` is present but not an integer.
+    #[error("event `{id}` has `sequence` = {value}, which is not an integer; ordered application compares it as one")]
+    BadSequence {
+        /// The envelope id.
+        id: String,
+        /// The value found.
+        value: String,
+    },
+}
+
 /// The ordering version of an envelope: its `sequence` extension attribute when the producer
-/// sets one (a per-entity sequence number), else its time in milliseconds.
-pub fn envelope_version<T>(envelope: &Envelope<T>) -> Version {
-    envelope
-        .extensions
-        .get("sequence")
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| envelope.time.timestamp_millis())
+/// sets one (a per-entity counter; the CloudEvents Sequence extension is a string, an
+/// integer is accepted too), else its time in milliseconds.
+pub fn envelope_version<T>(envelope: &Envelope<T>) -> Result<Version, OrderingError> {
+    match envelope.extensions.get("sequence") {
+        Some(value) => {
+            let parsed = match value {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            parsed.ok_or_else(|| OrderingError::BadSequence {
+                id: envelope.id.clone(),
+                value: value.to_string(),
+            })
+        }
+        None => {
+            envelope
+                .time
+                .map(|t| t.timestamp_millis())
+                .ok_or_else(|| OrderingError::NoVersion {
+                    id: envelope.id.clone(),
+                })
+        }
+    }
 }
 
 /// In-memory [`VersionedStateStore`] for unit tests.
@@ -132,8 +168,25 @@ mod tests {
     #[test]
     fn version_prefers_the_sequence_extension() {
         let mut e = Envelope::new("s", "t", json!(null));
-        assert_eq!(envelope_version(&e), e.time.timestamp_millis());
+        assert_eq!(
+            envelope_version(&e).unwrap(),
+            e.time.unwrap().timestamp_millis()
+        );
         e.extensions.insert("sequence".into(), json!(7));
-        assert_eq!(envelope_version(&e), 7);
+        assert_eq!(envelope_version(&e).unwrap(), 7);
+        e.extensions.insert("sequence".into(), json!("12"));
+        assert_eq!(envelope_version(&e).unwrap(), 12);
+        e.extensions.insert("sequence".into(), json!("twelve"));
+        let err = envelope_version(&e).unwrap_err();
+        assert!(matches!(err, OrderingError::BadSequence { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_event_without_sequence_or_time_says_what_is_needed() {
+        let mut e = Envelope::new("s", "t", json!(null));
+        e.time = None;
+        let err = envelope_version(&e).unwrap_err();
+        assert!(err.to_string().contains("`sequence`"), "{err}");
+        assert!(err.to_string().contains("`time`"), "{err}");
     }
 }
