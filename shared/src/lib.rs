@@ -10,6 +10,7 @@
 //!   batch, an EventBridge event, a DynamoDB stream batch or a Step Functions task input.
 //! * [`batch`] — SQS partial batch responses.
 //! * [`publish`] — the publishing port (an EventBridge bus, or memory in tests).
+//! * [`outbox`] — the transactional outbox's stream relay.
 //! * [`observability`] — JSON logs and per-event spans.
 //! * [`config`] — required and optional settings from the environment, read at init.
 //! * [`aws`] — the AWS adapters behind the ports above (DynamoDB, S3, EventBridge, SQS).
@@ -33,6 +34,7 @@ pub mod config;
 pub mod envelope;
 pub mod idempotency;
 pub mod observability;
+pub mod outbox;
 pub mod publish;
 pub mod router;
 pub mod unwrap;

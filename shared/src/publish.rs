@@ -1,5 +1,7 @@
-//! The publishing port: where producers put envelopes (an EventBridge bus in production,
-//! memory in unit tests). [`crate::aws::eventbridge::EventBridgePublisher`] implements it.
+//! The publishing ports: where producers put envelopes. [`Publisher`] puts them on a bus
+//! ([`crate::aws::eventbridge::EventBridgePublisher`]); [`QueueSender`] sends one to a queue
+//! chosen per message ([`crate::aws::sqs::SqsQueues`]). Both have in-memory versions for
+//! unit tests.
 
 use std::sync::Mutex;
 
@@ -33,6 +35,53 @@ impl PublishError {
             }
             _ => sent.iter().map(|e| e.id.as_str()).collect(),
         }
+    }
+}
+
+/// Why a send to a queue failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The SQS call failed (network, permissions, unknown queue, message too large).
+    #[error("sending to the queue failed: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The payload could not be claim-checked.
+    #[error(transparent)]
+    ClaimCheck(#[from] ClaimCheckError),
+}
+
+/// Sends envelopes to queues by URL.
+#[async_trait]
+pub trait QueueSender: Send + Sync {
+    /// Sends `envelope` to `queue_url`; returns the message id.
+    async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError>;
+}
+
+#[async_trait]
+impl<Q: QueueSender + ?Sized> QueueSender for std::sync::Arc<Q> {
+    async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError> {
+        (**self).send_to(queue_url, envelope).await
+    }
+}
+
+/// Records what was sent where (unit tests).
+#[derive(Debug, Default)]
+pub struct MemoryQueues {
+    sent: Mutex<Vec<(String, Envelope)>>,
+}
+
+impl MemoryQueues {
+    /// `(queue url, envelope)` pairs, in send order.
+    pub fn sent(&self) -> Vec<(String, Envelope)> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl QueueSender for MemoryQueues {
+    async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError> {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.push((queue_url.to_owned(), envelope.clone()));
+        Ok(format!("m-{}", sent.len()))
     }
 }
 

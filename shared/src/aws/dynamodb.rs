@@ -1,16 +1,20 @@
-//! DynamoDB adapters: the Powertools-compatible idempotency table and the versioned state
-//! table for ordered scopes.
+//! DynamoDB adapters: the Powertools-compatible idempotency table, the state tables for
+//! ordered scopes (newer-wins and in-sequence), the outbox item, and JSON <-> attribute
+//! conversion.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::boxed;
-use crate::idempotency::ordering::{Applied, Version, VersionedStateStore};
+use crate::idempotency::ordering::{
+    Applied, InSequence, SequencedStore, Version, VersionedStateStore,
+};
 use crate::idempotency::{IdempotencyStore, Now, PutOutcome, Record, Status, StoreError};
 
 /// Powertools' attribute names; a table shared with Python or TypeScript functions.
@@ -218,4 +222,167 @@ impl VersionedStateStore for DynamoStateStore {
             },
         }
     }
+}
+
+/// A JSON value as a DynamoDB attribute: strings `S`, numbers `N`, booleans `BOOL`, null
+/// `NULL`, arrays `L`, objects `M`.
+pub fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(to_attribute).collect()),
+        Value::Object(o) => AttributeValue::M(
+            o.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A DynamoDB attribute as JSON (the inverse of [`to_attribute`]; sets become arrays,
+/// binary becomes base64 text).
+pub fn from_attribute(value: &AttributeValue) -> Value {
+    use base64::Engine as _;
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => {
+            serde_json::from_str(n).unwrap_or_else(|_| Value::String(n.clone()))
+        }
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(l) => Value::Array(l.iter().map(from_attribute).collect()),
+        AttributeValue::M(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), from_attribute(v)))
+                .collect(),
+        ),
+        AttributeValue::Ss(ss) => Value::from(ss.clone()),
+        AttributeValue::Ns(ns) => Value::Array(
+            ns.iter()
+                .map(|n| serde_json::from_str(n).unwrap_or_else(|_| Value::String(n.clone())))
+                .collect(),
+        ),
+        AttributeValue::B(b) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b.as_ref()))
+        }
+        _ => Value::Null,
+    }
+}
+
+/// An item as a JSON object.
+pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> serde_json::Map<String, Value> {
+    item.iter()
+        .map(|(k, v)| (k.clone(), from_attribute(v)))
+        .collect()
+}
+
+/// A read model applied in per-entity sequence (partition key `pk`; attributes `sequence`
+/// (N), `event_id` (S) and the read model's own).
+#[derive(Debug, Clone)]
+pub struct DynamoSequencedStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSequencedStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoSequencedStore {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl SequencedStore for DynamoSequencedStore {
+    async fn apply_in_sequence(
+        &self,
+        scope: &str,
+        sequence: Version,
+        event_id: &str,
+        changes: &serde_json::Map<String, Value>,
+    ) -> Result<InSequence, StoreError> {
+        let mut sets = vec![
+            "#sequence = :sequence".to_owned(),
+            "#event_id = :event_id".to_owned(),
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(scope))
+            .expression_attribute_names("#sequence", "sequence")
+            .expression_attribute_names("#event_id", "event_id")
+            .expression_attribute_values(":sequence", n(sequence))
+            .expression_attribute_values(":event_id", s(event_id));
+        for (i, (name, value)) in changes
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "pk" | "sequence" | "event_id"))
+            .enumerate()
+        {
+            sets.push(format!("#a{i} = :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), to_attribute(value));
+        }
+        // The first event creates the item; every later one needs its predecessor applied.
+        update = if sequence <= 1 {
+            update.condition_expression("attribute_not_exists(pk)")
+        } else {
+            update
+                .condition_expression("#sequence = :previous")
+                .expression_attribute_values(":previous", n(sequence - 1))
+        };
+        let result = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(InSequence::Applied),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    let current = failed
+                        .item()
+                        .and_then(|i| i.get("sequence"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    Ok(if sequence <= current {
+                        InSequence::Duplicate { current }
+                    } else {
+                        InSequence::Gap { current }
+                    })
+                }
+                _ => Err(err("apply_in_sequence", e)),
+            },
+        }
+    }
+}
+
+/// The outbox item for `envelope`, as one `Put` of a `TransactWriteItems` that also writes
+/// the business record: `pk` = envelope id, `envelope` = its JSON text (what the relay
+/// publishes), `type`, `subject`, and `expires_at` (epoch seconds; the table's TTL).
+pub fn outbox_put(
+    table: &str,
+    envelope: &crate::Envelope,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    let expires_at =
+        chrono::Utc::now().timestamp() + crate::outbox::OUTBOX_RETENTION_DAYS * 24 * 3600;
+    let mut put = Put::builder()
+        .table_name(table)
+        .item("pk", s(&envelope.id))
+        .item("envelope", s(envelope.to_json()))
+        .item("type", s(&envelope.event_type))
+        .item("expires_at", n(expires_at))
+        // A reused envelope id would publish one event twice under one id: refuse it.
+        .condition_expression("attribute_not_exists(pk)");
+    if let Some(subject) = &envelope.subject {
+        put = put.item("subject", s(subject));
+    }
+    let put = put.build().map_err(|e| err("outbox_put", e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }

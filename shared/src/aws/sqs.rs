@@ -4,20 +4,13 @@
 use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_sdk_sqs::Client;
 
-use super::boxed;
-use crate::claim_check::{ClaimCheck, ClaimCheckError};
-use crate::envelope::Envelope;
+use async_trait::async_trait;
 
-/// Why a send failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// The SQS call failed (network, permissions, unknown queue, message too large).
-    #[error("sending to the queue failed: {0}")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The payload could not be claim-checked.
-    #[error(transparent)]
-    ClaimCheck(#[from] ClaimCheckError),
-}
+use super::boxed;
+use crate::claim_check::ClaimCheck;
+use crate::envelope::Envelope;
+use crate::publish::QueueSender;
+pub use crate::publish::SendError;
 
 /// Sends envelopes to one queue. On a FIFO queue the envelope's partition key is the
 /// message group and its id the deduplication id.
@@ -46,8 +39,45 @@ impl SqsSender {
 
     /// Sends one envelope; returns the SQS message id.
     pub async fn send(&self, envelope: &Envelope) -> Result<String, SendError> {
+        self.queues().send_to(&self.queue_url, envelope).await
+    }
+
+    fn queues(&self) -> SqsQueues {
+        SqsQueues {
+            client: self.client.clone(),
+            claim_check: self.claim_check.clone(),
+        }
+    }
+}
+
+/// Sends envelopes to any queue by URL (a routing table's receivers, a reply address).
+#[derive(Debug, Clone)]
+pub struct SqsQueues {
+    client: Client,
+    claim_check: Option<ClaimCheck>,
+}
+
+impl SqsQueues {
+    /// A sender on `client`.
+    pub fn new(client: Client) -> Self {
+        SqsQueues {
+            client,
+            claim_check: None,
+        }
+    }
+
+    /// Offloads bodies per `claim_check`'s policy (Extended Client format).
+    pub fn with_claim_check(mut self, claim_check: ClaimCheck) -> Self {
+        self.claim_check = Some(claim_check);
+        self
+    }
+}
+
+#[async_trait]
+impl QueueSender for SqsQueues {
+    async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError> {
         let body = envelope.to_json();
-        let mut request = self.client.send_message().queue_url(&self.queue_url);
+        let mut request = self.client.send_message().queue_url(queue_url);
         let body = match &self.claim_check {
             Some(cc) => {
                 let prepared = cc.prepare_sqs(body, 0).await?;
@@ -64,7 +94,7 @@ impl SqsSender {
             }
             None => body,
         };
-        if self.queue_url.ends_with(".fifo") {
+        if queue_url.ends_with(".fifo") {
             request = request
                 .message_group_id(
                     envelope

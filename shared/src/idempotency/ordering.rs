@@ -1,10 +1,14 @@
-//! Ordered scopes: for state-transfer consumers, an event older than the newest one already
-//! applied to the same entity is skipped.
+//! Ordered scopes, in two strengths:
 //!
-//! The state write and the ordering check are one conditional write
-//! (`attribute_not_exists(pk) OR version < :v`), so a replayed or late event cannot
-//! overwrite newer state, and a duplicate (same version) is a no-op: ordered application
-//! is idempotent as well.
+//! * **Newer wins** ([`VersionedStateStore`]), for state-transfer consumers: an event older
+//!   than the newest one already applied to the same entity is skipped. The state write and
+//!   the ordering check are one conditional write (`attribute_not_exists(pk) OR version <
+//!   :v`), so a replayed or late event cannot overwrite newer state, and a duplicate (same
+//!   version) is a no-op: ordered application is idempotent as well.
+//! * **In sequence** ([`SequencedStore`]), for read models that fold every event: event `n`
+//!   of an entity applies only on top of `n - 1`. A duplicate is absorbed; an event that
+//!   arrives before its predecessor is refused as a [`InSequence::Gap`], so its record is
+//!   retried until the gap fills. One conditional write per event.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -60,6 +64,99 @@ pub enum OrderingError {
         /// The value found.
         value: String,
     },
+}
+
+/// Whether an in-sequence write was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InSequence {
+    /// Applied: it was the next event of its entity.
+    Applied,
+    /// Already applied (a duplicate or a replay): nothing changed.
+    Duplicate {
+        /// The sequence held.
+        current: Version,
+    },
+    /// Its predecessor has not been applied yet: retry later.
+    Gap {
+        /// The sequence held (0 for an entity not seen yet).
+        current: Version,
+    },
+}
+
+/// A read model applied strictly in per-entity sequence order. The entity's item holds
+/// `pk`, `sequence` (the last applied), `event_id` and the read model's own attributes.
+#[async_trait]
+pub trait SequencedStore: Send + Sync {
+    /// Sets `changes` (top-level attributes) on `scope`'s item if `sequence` is the next
+    /// one: 1 for an entity not seen yet, else the held sequence + 1.
+    async fn apply_in_sequence(
+        &self,
+        scope: &str,
+        sequence: Version,
+        event_id: &str,
+        changes: &serde_json::Map<String, Value>,
+    ) -> Result<InSequence, StoreError>;
+}
+
+impl std::fmt::Display for InSequence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InSequence::Applied => f.write_str("applied"),
+            InSequence::Duplicate { current } => {
+                write!(f, "duplicate (sequence {current} already applied)")
+            }
+            InSequence::Gap { current } => write!(
+                f,
+                "out of order (sequence {current} applied so far; waiting for its successor)"
+            ),
+        }
+    }
+}
+
+/// An entity's last applied sequence and attributes.
+pub type SequencedItem = (Version, serde_json::Map<String, Value>);
+
+/// In-memory [`SequencedStore`] for unit tests.
+#[derive(Debug, Default)]
+pub struct MemorySequencedStore {
+    items: Mutex<HashMap<String, SequencedItem>>,
+}
+
+impl MemorySequencedStore {
+    /// The item held for `scope`: last sequence and attributes.
+    pub fn get(&self, scope: &str) -> Option<SequencedItem> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(scope)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl SequencedStore for MemorySequencedStore {
+    async fn apply_in_sequence(
+        &self,
+        scope: &str,
+        sequence: Version,
+        _event_id: &str,
+        changes: &serde_json::Map<String, Value>,
+    ) -> Result<InSequence, StoreError> {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let current = items.get(scope).map(|(s, _)| *s).unwrap_or(0);
+        if sequence <= current {
+            return Ok(InSequence::Duplicate { current });
+        }
+        if sequence != current + 1 {
+            return Ok(InSequence::Gap { current });
+        }
+        let entry = items.entry(scope.to_owned()).or_default();
+        entry.0 = sequence;
+        for (k, v) in changes {
+            entry.1.insert(k.clone(), v.clone());
+        }
+        Ok(InSequence::Applied)
+    }
 }
 
 /// The ordering version of an envelope: its `sequence` extension attribute when the producer
@@ -163,6 +260,52 @@ mod tests {
             Applied::Applied
         );
         assert_eq!(store.get("c-1").unwrap(), (5, json!({"v": 5})));
+    }
+
+    #[tokio::test]
+    async fn in_sequence_applies_next_absorbs_duplicates_and_refuses_gaps() {
+        let store = MemorySequencedStore::default();
+        let set = |v: i64| {
+            let mut m = serde_json::Map::new();
+            m.insert("v".into(), json!(v));
+            m
+        };
+        assert_eq!(
+            store
+                .apply_in_sequence("o", 2, "e2", &set(2))
+                .await
+                .unwrap(),
+            InSequence::Gap { current: 0 }
+        );
+        assert_eq!(
+            store
+                .apply_in_sequence("o", 1, "e1", &set(1))
+                .await
+                .unwrap(),
+            InSequence::Applied
+        );
+        assert_eq!(
+            store
+                .apply_in_sequence("o", 1, "e1", &set(1))
+                .await
+                .unwrap(),
+            InSequence::Duplicate { current: 1 }
+        );
+        assert_eq!(
+            store
+                .apply_in_sequence("o", 3, "e3", &set(3))
+                .await
+                .unwrap(),
+            InSequence::Gap { current: 1 }
+        );
+        assert_eq!(
+            store
+                .apply_in_sequence("o", 2, "e2", &set(2))
+                .await
+                .unwrap(),
+            InSequence::Applied
+        );
+        assert_eq!(store.get("o").unwrap(), (2, set(2)));
     }
 
     #[test]

@@ -1,0 +1,222 @@
+//! The business events of the kit's examples, one Rust type per event type and schema
+//! version. Producers and consumers both use these definitions, so a change is made once
+//! and checked once.
+//!
+//! Field names are snake_case on the wire. Add fields with `#[serde(default)]`; never
+//! rename or retype one: a breaking change is a new `schemaversion`.
+
+pub mod orders {
+    //! Orders, placed through the front door.
+    use serde::{Deserialize, Serialize};
+
+    /// Source of order events.
+    pub const SOURCE: &str = "eventkit.orders";
+    /// An order was accepted.
+    pub const ORDER_PLACED: &str = "order.placed";
+    /// An order was cancelled before fulfilment.
+    pub const ORDER_CANCELLED: &str = "order.cancelled";
+
+    /// What kind of fulfilment an order needs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum OrderKind {
+        /// Goods shipped from a warehouse.
+        Physical,
+        /// A download or licence.
+        Digital,
+        /// A recurring delivery (a kind launched before every receiver knows it).
+        Subscription,
+    }
+
+    impl OrderKind {
+        /// The wire name.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                OrderKind::Physical => "physical",
+                OrderKind::Digital => "digital",
+                OrderKind::Subscription => "subscription",
+            }
+        }
+    }
+
+    /// One order line.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Line {
+        /// Stock keeping unit.
+        pub sku: String,
+        /// How many.
+        pub quantity: u32,
+        /// Price of one, in minor units (cents).
+        pub unit_price: i64,
+    }
+
+    /// `order.placed` (schemaversion 1).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OrderPlaced {
+        /// The order.
+        pub order_id: String,
+        /// Who placed it.
+        pub customer: String,
+        /// Fulfilment kind.
+        pub kind: OrderKind,
+        /// What was ordered.
+        pub lines: Vec<Line>,
+        /// Sum of the lines, in minor units.
+        pub total: i64,
+    }
+
+    /// `order.cancelled` (schemaversion 1).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OrderCancelled {
+        /// The order.
+        pub order_id: String,
+        /// Why.
+        pub reason: String,
+    }
+}
+
+pub mod fulfilment {
+    //! Fulfilment requests, sent by the sender router to one receiver's queue.
+    use serde::{Deserialize, Serialize};
+
+    use crate::orders::{Line, OrderKind};
+
+    /// Source of fulfilment requests.
+    pub const SOURCE: &str = "eventkit.fulfilment-router";
+    /// A receiver is asked to fulfil an order.
+    pub const FULFILMENT_REQUESTED: &str = "fulfilment.requested";
+
+    /// `fulfilment.requested` (schemaversion 1).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct FulfilmentRequested {
+        /// The order.
+        pub order_id: String,
+        /// Fulfilment kind.
+        pub kind: OrderKind,
+        /// What to fulfil.
+        pub lines: Vec<Line>,
+        /// The route that chose the receiver.
+        pub route: String,
+    }
+}
+
+pub mod customers {
+    //! Customer profiles: the same fact published thin (notification) and fat (state
+    //! transfer).
+    use serde::{Deserialize, Serialize};
+
+    /// Source of customer events.
+    pub const SOURCE: &str = "eventkit.customers";
+    /// Command: change a profile (sent to the customer service).
+    pub const UPDATE_PROFILE: &str = "customer.profile.update";
+    /// Query: read a profile (the notification consumer's callback).
+    pub const GET_PROFILE: &str = "customer.profile.get";
+    /// Notification: a profile changed; ask the source for what.
+    pub const CUSTOMER_CHANGED: &str = "customer.changed";
+    /// State transfer: a profile changed; here it is.
+    pub const PROFILE_UPDATED: &str = "customer.profile.updated";
+
+    /// A customer profile, as the customer service owns it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Profile {
+        /// The customer.
+        pub customer_id: String,
+        /// Display name.
+        pub name: String,
+        /// Contact address.
+        pub email: String,
+        /// Loyalty tier.
+        pub tier: String,
+        /// Incremented by every change; the ordering version of state transfer.
+        pub version: i64,
+    }
+
+    /// `customer.profile.update`: the new values (the service assigns the version).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct UpdateProfile {
+        /// The customer.
+        pub customer_id: String,
+        /// Display name.
+        pub name: String,
+        /// Contact address.
+        pub email: String,
+        /// Loyalty tier.
+        pub tier: String,
+    }
+
+    /// `customer.profile.get`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct GetProfile {
+        /// The customer.
+        pub customer_id: String,
+    }
+
+    /// `customer.changed` (thin: identity and version only).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CustomerChanged {
+        /// The customer.
+        pub customer_id: String,
+        /// The version that changed.
+        pub version: i64,
+    }
+
+    /// `customer.profile.updated` (fat: the whole profile).
+    pub type ProfileUpdated = Profile;
+}
+
+pub mod documents {
+    //! Large documents, carried by claim check.
+    use serde::{Deserialize, Serialize};
+
+    /// Source of document events.
+    pub const SOURCE: &str = "eventkit.documents";
+    /// Command: produce a document of a given size (invokes the claim-check producer).
+    pub const PRODUCE_DOCUMENT: &str = "document.produce";
+    /// A document was submitted; its content is usually claim-checked.
+    pub const DOCUMENT_SUBMITTED: &str = "document.submitted";
+
+    /// `document.produce`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ProduceDocument {
+        /// The document.
+        pub document_id: String,
+        /// Content size in bytes.
+        pub size: usize,
+    }
+
+    /// `document.submitted`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DocumentSubmitted {
+        /// The document.
+        pub document_id: String,
+        /// SHA-256 of `content`, hex.
+        pub sha256: String,
+        /// The content (text, may be many MiB).
+        pub content: String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::orders::*;
+    use serde_json::json;
+
+    #[test]
+    fn order_placed_is_snake_case_on_the_wire() {
+        let placed = OrderPlaced {
+            order_id: "o-1".into(),
+            customer: "c-1".into(),
+            kind: OrderKind::Digital,
+            lines: vec![Line {
+                sku: "ebook".into(),
+                quantity: 1,
+                unit_price: 900,
+            }],
+            total: 900,
+        };
+        let wire = serde_json::to_value(&placed).unwrap();
+        assert_eq!(wire["kind"], json!("digital"));
+        assert_eq!(wire["lines"][0]["unit_price"], json!(900));
+        assert_eq!(serde_json::from_value::<OrderPlaced>(wire).unwrap(), placed);
+    }
+}
