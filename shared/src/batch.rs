@@ -156,10 +156,107 @@ where
     response
 }
 
+/// A record read into an envelope, with the claim-check objects it came from.
+struct Readable {
+    id: String,
+    envelope: Envelope,
+    pointers: Vec<crate::claim_check::S3Ref>,
+}
+
+/// Redeems (SQS Extended Client body, then `dataref`) and unwraps one record.
+async fn read_record(
+    record: SqsMessage,
+    claim_check: Option<&ClaimCheck>,
+) -> Result<(Envelope, Vec<crate::claim_check::S3Ref>), RecordError> {
+    let redeemed = match claim_check {
+        Some(cc) => cc
+            .redeem_sqs(&record)
+            .await
+            .map_err(RecordError::from_display)?,
+        None => crate::claim_check::SqsRedeemed {
+            body: record.body.clone().unwrap_or_default(),
+            pointer: None,
+        },
+    };
+    let mut envelope =
+        crate::unwrap::from_sqs_body(&redeemed.body).map_err(RecordError::from_display)?;
+    let data_pointer = match claim_check {
+        Some(cc) => cc
+            .redeem(&mut envelope)
+            .await
+            .map_err(RecordError::from_display)?,
+        None if envelope.dataref.is_some() => {
+            return Err(RecordError(
+                "envelope is claim-checked but no claim check is configured".into(),
+            ))
+        }
+        None => None,
+    };
+    Ok((
+        envelope,
+        [redeemed.pointer, data_pointer]
+            .into_iter()
+            .flatten()
+            .collect(),
+    ))
+}
+
+/// Runs the handler on one envelope, in its span, turning a panic into a failure.
+async fn run_envelope<F, Fut, E>(
+    readable: Readable,
+    claim_check: Option<&ClaimCheck>,
+    handler: &F,
+) -> Result<(), String>
+where
+    F: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let span = tracing::info_span!("sqs_record", message_id = %readable.id);
+    let event_span = observability::envelope_span(&readable.envelope);
+    let result = AssertUnwindSafe(
+        handler(readable.envelope)
+            .instrument(event_span)
+            .instrument(span.clone()),
+    )
+    .catch_unwind()
+    .await;
+    let _enter = span.enter();
+    match result {
+        Ok(Ok(())) => {
+            if let Some(cc) = claim_check {
+                for pointer in &readable.pointers {
+                    if let Err(e) = cc.release(pointer).await {
+                        tracing::warn!(error = %e, "processed, but the claim-check object could not be deleted");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "record failed; returned to the queue");
+            Err(e.to_string())
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            tracing::error!(panic = %what, "record handler panicked; returned to the queue");
+            Err(what)
+        }
+    }
+}
+
 /// Processes a batch of envelopes: each record's body is redeemed from the claim check when
 /// offloaded, unwrapped (plain envelope or EventBridge event), and handed over with a span
 /// carrying its correlation id, causation id and type. A record that cannot be read fails
 /// alone. Claim-check objects are released after success when so configured.
+///
+/// On a standard queue, records that share a partition key (`partitionkey`, else `subject`)
+/// run one after another in batch order, so an entity's events in one batch keep their
+/// order; other records run concurrently. FIFO queues keep the FIFO rules above.
 pub async fn process_envelopes<F, Fut, E>(
     event: SqsEvent,
     options: BatchOptions,
@@ -172,31 +269,93 @@ where
     E: std::fmt::Display,
 {
     let handler = &handler;
-    process_batch(event, options, move |record| async move {
-        let redeemed = match claim_check {
-            Some(cc) => cc.redeem_sqs(&record).await.map_err(RecordError::from_display)?,
-            None => crate::claim_check::SqsRedeemed { body: record.body.clone().unwrap_or_default(), pointer: None },
-        };
-        let mut envelope = crate::unwrap::from_sqs_body(&redeemed.body).map_err(RecordError::from_display)?;
-        let data_pointer = match claim_check {
-            Some(cc) => cc.redeem(&mut envelope).await.map_err(RecordError::from_display)?,
-            None if envelope.dataref.is_some() => {
-                return Err(RecordError("envelope is claim-checked but no claim check is configured".into()))
+    if event.records.first().is_some_and(is_fifo) {
+        return process_batch(event, options, move |record| async move {
+            let id = message_id(&record);
+            let (envelope, pointers) = read_record(record, claim_check).await?;
+            run_envelope(
+                Readable {
+                    id,
+                    envelope,
+                    pointers,
+                },
+                claim_check,
+                handler,
+            )
+            .await
+            .map_err(RecordError)
+        })
+        .await;
+    }
+    let mut response = SqsBatchResponse::default();
+    let concurrency = options.concurrency.max(1);
+    let read: Vec<(String, Result<_, RecordError>)> = futures::stream::iter(event.records)
+        .map(|record| async move {
+            let id = message_id(&record);
+            let span = tracing::info_span!("sqs_record", message_id = %id);
+            let result = read_record(record, claim_check)
+                .instrument(span.clone())
+                .await;
+            if let Err(e) = &result {
+                let _enter = span.enter();
+                tracing::error!(error = %e, "record cannot be read; returned to the queue");
             }
-            None => None,
-        };
-        let span = observability::envelope_span(&envelope);
-        handler(envelope).instrument(span).await.map_err(RecordError::from_display)?;
-        if let Some(cc) = claim_check {
-            for pointer in [redeemed.pointer, data_pointer].into_iter().flatten() {
-                if let Err(e) = cc.release(&pointer).await {
-                    tracing::warn!(error = %e, "processed, but the claim-check object could not be deleted");
+            (id, result)
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    // Groups in first-seen order; a record without a key is a group of its own.
+    let mut groups: Vec<Vec<Readable>> = Vec::new();
+    let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (id, result) in read {
+        match result {
+            Err(_) => response.add_failure(id),
+            Ok((envelope, pointers)) => {
+                let key = envelope
+                    .partition_key
+                    .clone()
+                    .or_else(|| envelope.subject.clone());
+                let readable = Readable {
+                    id,
+                    envelope,
+                    pointers,
+                };
+                match key.and_then(|k| by_key.get(&k).copied().map(|i| (k, i))) {
+                    Some((_, i)) => groups[i].push(readable),
+                    None => {
+                        if let Some(k) = readable
+                            .envelope
+                            .partition_key
+                            .clone()
+                            .or_else(|| readable.envelope.subject.clone())
+                        {
+                            by_key.insert(k, groups.len());
+                        }
+                        groups.push(vec![readable]);
+                    }
                 }
             }
         }
-        Ok::<(), RecordError>(())
-    })
-    .await
+    }
+    let failures: Vec<Vec<String>> = futures::stream::iter(groups)
+        .map(|group| async move {
+            let mut failed = Vec::new();
+            for readable in group {
+                let id = readable.id.clone();
+                if run_envelope(readable, claim_check, handler).await.is_err() {
+                    failed.push(id);
+                }
+            }
+            failed
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    for id in failures.into_iter().flatten() {
+        response.add_failure(id);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -306,6 +465,46 @@ mod tests {
         })
         .await;
         assert_eq!(failed(&response), vec!["1", "3"]);
+    }
+
+    #[tokio::test]
+    async fn one_entitys_records_run_in_batch_order_others_concurrently() {
+        let event_for = |key: &str, n: u32| {
+            Envelope::new("s", "t", json!({"n": n}))
+                .with_partition_key(key)
+                .to_json()
+        };
+        let event = batch(vec![
+            record("1", &event_for("a", 1), None),
+            record("2", &event_for("b", 1), None),
+            record("3", &event_for("a", 2), None),
+            record("4", &event_for("a", 3), None),
+        ]);
+        let started = Mutex::new(Vec::new());
+        let response = process_envelopes(event, BatchOptions::default(), None, |e| {
+            let key = e.partition_key.clone().unwrap();
+            let n = e.data.as_ref().unwrap()["n"].as_u64().unwrap();
+            started.lock().unwrap().push((key.clone(), n));
+            async move {
+                // Entity a's first event is slow: its later events must still wait for it.
+                if key == "a" && n == 1 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+        let started = started.into_inner().unwrap();
+        let a: Vec<u64> = started
+            .iter()
+            .filter(|(k, _)| k == "a")
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(a, vec![1, 2, 3]);
+        // b did not wait for a's slow first event.
+        let b_at = started.iter().position(|(k, _)| k == "b").unwrap();
+        assert!(b_at < 2, "{started:?}");
     }
 
     #[tokio::test]
