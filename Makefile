@@ -45,8 +45,8 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy cfn-lint
-lint: fmt-check clippy cfn-lint ## formatting, clippy -D warnings, cfn-lint
+.PHONY: lint fmt-check clippy cfn-lint infra infra-check
+lint: fmt-check clippy infra-check cfn-lint ## formatting, clippy -D warnings, template drift, cfn-lint
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
@@ -54,9 +54,16 @@ clippy:
 cfn-lint:
 	$(LOCALSTACK) install
 	$(VENV)/bin/cfn-lint infra/template.yaml
+infra: ## assemble infra/template.yaml and the README catalogue from infra/base.yaml + infra/patterns/*.yaml
+	$(LOCALSTACK) install
+	$(VENV)/bin/python tools/infra/assemble.py
+infra-check:
+	$(LOCALSTACK) install
+	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py
+	$(VENV)/bin/python tools/infra/assemble.py --check
 
-.PHONY: test unit-test e2e-test executor-test pipeline-test compat-venv
-test: lint unit-test e2e-test executor-test pipeline-test ## everything: lint, unit, LocalStack e2e, executor, deployed pipeline
+.PHONY: test unit-test e2e-test executor-test patterns-test compat-venv
+test: lint unit-test e2e-test executor-test patterns-test ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern
 unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalStack)
 	cargo test --workspace --exclude eventkit-e2e
 	cargo test -p eventkit-e2e --test tidy
@@ -72,12 +79,12 @@ build/compat-venv/.stamp: tools/compat/requirements.lock
 executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
-pipeline-test: deploy-local ## the deployed topology: bus -> rule -> queue -> Rust Lambda -> DynamoDB
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test pipeline
+patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
 
 # ---- deploy and run -------------------------------------------------------------------
 .PHONY: deploy-local demo invoke bench
-deploy-local: localstack-up ## build the functions and deploy infra/template.yaml to LocalStack
+deploy-local: localstack-up ## build the functions and deploy infra/template.yaml to LocalStack (PATTERNS=a,b for some only)
 	tools/deploy/install-tools.sh
 	PYTHON=$(VENV)/bin/python ENDPOINT=$(ENDPOINT) STACK=$(STACK) PARAMETERS="$(LOCAL_PARAMETERS)" tools/deploy/deploy-local.sh
 demo: deploy-local ## the main job: LocalStack up, topology deployed, events through it

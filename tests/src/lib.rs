@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
+use serde_json::Value;
 
 /// The LocalStack endpoint (`LOCALSTACK_ENDPOINT`, default `http://127.0.0.1:4566`).
 pub fn endpoint() -> String {
@@ -151,4 +152,53 @@ pub fn run_python_peer(script: &str, args: &[&str]) -> anyhow::Result<serde_json
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// One HTTP call to the front door: (status, JSON body, or the text when it is not JSON).
+pub async fn http(
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, Value)> {
+    let (method, url, body) = (method.to_owned(), url.to_owned(), body.cloned());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        blocking_call(&method, &url, body.as_ref(), &headers)
+    })
+    .await?
+}
+
+fn blocking_call(
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, Value)> {
+    let mut request = ureq::request(method, url).timeout(Duration::from_secs(30));
+    for (k, v) in headers {
+        request = request.set(k, v);
+    }
+    let result = match body {
+        Some(b) => request.send_json(b.clone()),
+        None => request.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(e.into()),
+    };
+    let status = response.status();
+    let text = response.into_string()?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }

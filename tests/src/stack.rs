@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use eventkit::aws::dynamodb::item_to_json;
 use eventkit::aws::eventbridge::EventBridgePublisher;
 use eventkit::Envelope;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::{require_localstack, wait_for};
+use crate::{endpoint, require_localstack, wait_for};
 
 /// Where the deploy script writes the stack outputs.
 pub fn outputs_file() -> std::path::PathBuf {
@@ -37,6 +38,12 @@ pub struct Stack {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Step Functions.
     pub sfn: aws_sdk_sfn::Client,
+    /// Lambda.
+    pub lambda: aws_sdk_lambda::Client,
+    /// S3 (path-style).
+    pub s3: aws_sdk_s3::Client,
+    /// CloudWatch Logs.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// Publisher to the stack's bus.
     pub publisher: EventBridgePublisher,
 }
@@ -65,6 +72,9 @@ impl Stack {
             sqs: aws_sdk_sqs::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sfn: aws_sdk_sfn::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            s3: eventkit::aws::s3::client(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
         };
         stack.publisher = EventBridgePublisher::new(stack.events.clone(), stack.output("BusName")?);
         Ok(stack)
@@ -148,12 +158,17 @@ impl Stack {
         result.map_err(|e| anyhow::anyhow!("{e} (last seen (balance, entries): {last:?})"))
     }
 
-    /// Envelope ids in the DLQ right now, read without hiding them from a redrive.
+    /// Envelope ids in the ledger DLQ right now, read without hiding them from a redrive.
     pub async fn dlq_envelope_ids(&self) -> anyhow::Result<Vec<String>> {
+        self.envelope_ids_in("LedgerDlqUrl").await
+    }
+
+    /// Envelope ids visible in the queue named by an output, read without hiding them.
+    pub async fn envelope_ids_in(&self, queue_output: &str) -> anyhow::Result<Vec<String>> {
         let out = self
             .sqs
             .receive_message()
-            .queue_url(self.output("LedgerDlqUrl")?)
+            .queue_url(self.output(queue_output)?)
             .max_number_of_messages(10)
             .visibility_timeout(0)
             .send()
@@ -167,17 +182,293 @@ impl Stack {
             .collect())
     }
 
-    /// Waits until the envelope `id` is in the DLQ.
+    /// Waits until the envelope `id` is in the ledger DLQ.
     pub async fn wait_for_in_dlq(&self, id: &str, deadline: Duration) -> anyhow::Result<()> {
-        wait_for(&format!("envelope {id} in the DLQ"), deadline, || async {
-            Ok(self
-                .dlq_envelope_ids()
-                .await?
+        self.wait_in_queue("LedgerDlqUrl", id, deadline).await
+    }
+
+    /// Waits until the envelope `id` is visible in the queue named by an output (a DLQ).
+    pub async fn wait_in_queue(
+        &self,
+        queue_output: &str,
+        id: &str,
+        deadline: Duration,
+    ) -> anyhow::Result<()> {
+        wait_for(
+            &format!("envelope {id} in {queue_output}"),
+            deadline,
+            || async {
+                Ok(self
+                    .envelope_ids_in(queue_output)
+                    .await?
+                    .iter()
+                    .any(|i| i == id)
+                    .then_some(()))
+            },
+        )
+        .await
+    }
+
+    /// Receives from the queue named by an output until `done` says enough was collected,
+    /// deleting the envelopes `mine` accepts (and collecting them) and leaving the rest.
+    pub async fn collect_from(
+        &self,
+        queue_output: &str,
+        mine: impl Fn(&Envelope) -> bool,
+        done: impl Fn(&[Envelope]) -> bool,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<Envelope>> {
+        let url = self.output(queue_output)?;
+        let collected = std::sync::Mutex::new(Vec::new());
+        wait_for(&format!("messages in {queue_output}"), deadline, || async {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            for message in out.messages() {
+                let Some(envelope) = message
+                    .body()
+                    .and_then(|b| eventkit::unwrap::from_sqs_body(b).ok())
+                else {
+                    continue;
+                };
+                if mine(&envelope) {
+                    if let Some(handle) = message.receipt_handle() {
+                        self.sqs
+                            .delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(handle)
+                            .send()
+                            .await?;
+                    }
+                    collected
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(envelope);
+                }
+            }
+            let so_far = collected.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            Ok(done(&so_far).then_some(so_far))
+        })
+        .await
+    }
+
+    /// An item of the table named by an output, as JSON (consistent read).
+    pub async fn item(
+        &self,
+        table_output: &str,
+        pk: &str,
+    ) -> anyhow::Result<Option<serde_json::Map<String, Value>>> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(self.output(table_output)?)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item().map(item_to_json))
+    }
+
+    /// Waits until the item `pk` of a table satisfies `check`; returns it.
+    pub async fn wait_for_item(
+        &self,
+        table_output: &str,
+        pk: &str,
+        what: &str,
+        deadline: Duration,
+        check: impl Fn(&serde_json::Map<String, Value>) -> bool,
+    ) -> anyhow::Result<serde_json::Map<String, Value>> {
+        let last = std::sync::Mutex::new(None);
+        let result = wait_for(
+            &format!("{table_output}[{pk}] {what}"),
+            deadline,
+            || async {
+                let item = self.item(table_output, pk).await?;
+                *last.lock().unwrap_or_else(|e| e.into_inner()) = item.clone();
+                Ok(item.filter(|i| check(i)))
+            },
+        )
+        .await;
+        result.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (last seen: {:?})",
+                last.lock().unwrap_or_else(|e| e.into_inner())
+            )
+        })
+    }
+
+    /// Invokes a function synchronously with `payload`; a function error is an `Err` whose
+    /// message holds its error type and message.
+    pub async fn invoke(&self, function_output: &str, payload: &Value) -> anyhow::Result<Value> {
+        let out = self
+            .lambda
+            .invoke()
+            .function_name(self.output(function_output)?)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await?;
+        let body = out
+            .payload()
+            .map(|p| p.as_ref().to_vec())
+            .unwrap_or_default();
+        if let Some(error) = out.function_error() {
+            anyhow::bail!(
+                "{function_output} failed ({error}): {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Waits until a message whose raw body satisfies `matches` is visible in the queue
+    /// named by an output (a DLQ holding something that is not an envelope, say).
+    pub async fn wait_for_body_in(
+        &self,
+        queue_output: &str,
+        what: &str,
+        deadline: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<()> {
+        let url = self.output(queue_output)?;
+        wait_for(&format!("{what} in {queue_output}"), deadline, || async {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+            Ok(out
+                .messages()
                 .iter()
-                .any(|i| i == id)
+                .filter_map(|m| m.body())
+                .any(&matches)
                 .then_some(()))
         })
         .await
+    }
+
+    /// Log lines of a function (by its name output) that contain every one of `terms`,
+    /// from CloudWatch Logs. The filter is also applied here, so a backend that ignores
+    /// `filterPattern` cannot widen the answer.
+    pub async fn log_lines(
+        &self,
+        function_output: &str,
+        terms: &[&str],
+    ) -> anyhow::Result<Vec<String>> {
+        self.log_lines_since(function_output, terms, None).await
+    }
+
+    /// [`Stack::log_lines`] logged at or after `since`.
+    pub async fn log_lines_since(
+        &self,
+        function_output: &str,
+        terms: &[&str],
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> anyhow::Result<Vec<String>> {
+        let group = format!("/aws/lambda/{}", self.output(function_output)?);
+        let pattern = terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut lines = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = match self
+                .logs
+                .filter_log_events()
+                .log_group_name(&group)
+                .filter_pattern(&pattern)
+                .set_start_time(since.map(|t| t.timestamp_millis()))
+                .set_next_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                // No invocation has logged yet.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    return Ok(lines)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            lines.extend(
+                out.events()
+                    .iter()
+                    .filter_map(|e| e.message())
+                    .filter(|m| terms.iter().all(|t| m.contains(t)))
+                    .map(str::to_owned),
+            );
+            match out.next_token() {
+                Some(t) if Some(t) != token.as_deref() && !out.events().is_empty() => {
+                    token = Some(t.to_owned())
+                }
+                _ => return Ok(lines),
+            }
+        }
+    }
+
+    /// Waits until a function has logged `count` lines holding every one of `terms`.
+    pub async fn wait_for_log_lines(
+        &self,
+        function_output: &str,
+        terms: &[&str],
+        count: usize,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        self.wait_for_log_lines_since(function_output, terms, count, None, deadline)
+            .await
+    }
+
+    /// [`Stack::wait_for_log_lines`], counting lines logged at or after `since` only.
+    pub async fn wait_for_log_lines_since(
+        &self,
+        function_output: &str,
+        terms: &[&str],
+        count: usize,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        wait_for(
+            &format!("{count} log line(s) of {function_output} with {terms:?}"),
+            deadline,
+            || async {
+                let lines = self.log_lines_since(function_output, terms, since).await?;
+                Ok((lines.len() >= count).then_some(lines))
+            },
+        )
+        .await
+    }
+
+    /// Sends a raw body to the queue named by an output; returns the message id.
+    pub async fn send_raw(&self, queue_output: &str, body: &str) -> anyhow::Result<String> {
+        let out = self
+            .sqs
+            .send_message()
+            .queue_url(self.output(queue_output)?)
+            .message_body(body)
+            .send()
+            .await?;
+        Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+
+    /// The front door's base URL on LocalStack (path-style: no DNS needed).
+    pub fn api_base(&self) -> anyhow::Result<String> {
+        Ok(format!(
+            "{}/_aws/execute-api/{}/Prod",
+            endpoint(),
+            self.output("ApiId")?
+        ))
     }
 
     /// Redrives the DLQ through the stack's runbook state machine (SQS message move task)

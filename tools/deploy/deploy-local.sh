@@ -14,6 +14,13 @@
 #               aarch64-unknown-linux-gnu Rust target installed)
 #   PARAMETERS  extra Key=Value parameter overrides, space-separated
 #   BUCKET      deployment artifact bucket     (default eventkit-deploy-artifacts)
+#   PATTERNS    comma-separated pattern ids to deploy alone (with what they require),
+#               e.g. PATTERNS=claim-check; default: every pattern (infra/template.yaml)
+#   LAMBDA_PROFILE  Cargo profile of the functions (default `local`: unoptimised, fast to
+#               build; `release` for what AWS would run)
+#   LAMBDA_COMPILER cargo-lambda compiler (default `cargo` on an x86_64 Linux host with
+#               LOCALSTACK_MODE other than docker, where the functions run as local
+#               processes; else `cargo-zigbuild`, which targets Lambda's glibc)
 #   SKIP_BUILD=1  deploy what is in target/lambda without building
 #   LAMBDA_DIR  Cargo Lambda output folder     (default <cargo target dir>/lambda)
 #   LINT=0        skip cfn-lint (default: lint when cfn-lint is available)
@@ -35,6 +42,14 @@ STAGE="${STAGE:-dev}"
 ARCH="${ARCH:-x86_64}"
 BUCKET="${BUCKET:-eventkit-deploy-artifacts}"
 TEMPLATE="${TEMPLATE:-$ROOT/infra/template.yaml}"
+LAMBDA_PROFILE="${LAMBDA_PROFILE:-local}"
+if [ -z "${LAMBDA_COMPILER:-}" ]; then
+    if [ "$(uname -sm)" = "Linux x86_64" ] && [ "${ARCH:-x86_64}" = x86_64 ] && [ "${LOCALSTACK_MODE:-host}" != docker ]; then
+        LAMBDA_COMPILER=cargo
+    else
+        LAMBDA_COMPILER=cargo-zigbuild
+    fi
+fi
 WORK="$ROOT/build/deploy/$STACK"
 OUTPUTS_FILE="${OUTPUTS_FILE:-$ROOT/build/stack-outputs.env}"
 PYTHON="${PYTHON:-python3}"
@@ -63,7 +78,7 @@ die() {
 aws_ls() { AWS_ENDPOINT_URL="$ENDPOINT" "$AWS_CLI" --endpoint-url "$ENDPOINT" --region "$REGION" "$@"; }
 
 case "$ARCH" in
-    x86_64) ARCH_FLAG=() ;;
+    x86_64) ARCH_FLAG=(--target x86_64-unknown-linux-gnu) ;;
     arm64) ARCH_FLAG=(--arm64) ;;
     *) die "ARCH=$ARCH is not x86_64 or arm64" "set ARCH=x86_64 or ARCH=arm64" ;;
 esac
@@ -77,6 +92,7 @@ BOTO_PYTHON=""
 for p in "$ROOT/build/venv/bin/python" "$PYTHON"; do
     if [ -x "$p" ] && "$p" -c 'import boto3' 2>/dev/null; then BOTO_PYTHON="$p"; break; fi
 done
+[ -n "$BOTO_PYTHON" ] || die "no Python with boto3 found" "run \`make localstack-up\` (it installs build/venv)"
 mkdir -p "$WORK"
 
 # --- 1. LocalStack reachable? ----------------------------------------------------------
@@ -103,6 +119,13 @@ if [ "${LINT:-1}" != 0 ] && command -v "$CFN_LINT" >/dev/null 2>&1; then
         die "${TEMPLATE#"$ROOT"/} has template errors (cfn-lint above)" "fix the template and re-run"
     fi
 fi
+if [ -n "${PATTERNS:-}" ]; then
+    log "assembling the template for PATTERNS=$PATTERNS"
+    "$PYTHON" tools/infra/assemble.py --only "$PATTERNS" --out "$ROOT/infra/.template.$STACK.yaml" >&2 \
+        || die "cannot assemble PATTERNS=$PATTERNS (see above)" "name patterns from \`$PYTHON tools/infra/assemble.py --list\`"
+    # Beside the full template, so relative paths (state machine definitions) still resolve.
+    TEMPLATE="$ROOT/infra/.template.$STACK.yaml"
+fi
 "$PYTHON" tools/deploy/prepare-template.py "$TEMPLATE" --list-binaries >"$WORK/binaries" \
     || die "${TEMPLATE#"$ROOT"/} cannot be read (see above)" "fix the template and re-run"
 
@@ -117,17 +140,9 @@ fi
 if [ "${SKIP_BUILD:-0}" = 1 ]; then
     log "SKIP_BUILD=1: using what is in $LAMBDA_DIR"
 else
-    # Every binary of every crate under functions/.
-    mapfile -t BINS < <(cargo metadata --no-deps --format-version 1 | "$PYTHON" -c '
-import json, os, sys
-meta = json.load(sys.stdin)
-functions = os.path.join(meta["workspace_root"], "functions") + os.sep
-for pkg in meta["packages"]:
-    if pkg["manifest_path"].startswith(functions):
-        for t in pkg["targets"]:
-            if "bin" in t["kind"]:
-                print(t["name"])')
-    [ "${#BINS[@]}" -gt 0 ] || die "no binaries found under functions/" "add a function crate under functions/<name>/"
+    # The binaries the template's functions name.
+    mapfile -t BINS <"$WORK/binaries"
+    [ "${#BINS[@]}" -gt 0 ] || die "the template names no function binaries" "add a function (Metadata: BuildProperties: Binary)"
 
     tools/deploy/install-tools.sh >&2 \
         || die "could not install cargo-lambda" "run tools/deploy/install-tools.sh and fix what it reports"
@@ -135,8 +150,9 @@ for pkg in meta["packages"]:
 
     bin_args=()
     for b in "${BINS[@]}"; do bin_args+=(--bin "$b"); done
-    log "cargo lambda build --release ${ARCH_FLAG[*]} ${bin_args[*]}"
-    if ! cargo lambda build --release "${ARCH_FLAG[@]}" --lambda-dir "$LAMBDA_DIR" "${bin_args[@]}" >&2; then
+    log "cargo lambda build --profile $LAMBDA_PROFILE --compiler $LAMBDA_COMPILER ${ARCH_FLAG[*]} (${#BINS[@]} functions; a first build takes a few minutes)"
+    if ! cargo lambda build --profile "$LAMBDA_PROFILE" --compiler "$LAMBDA_COMPILER" "${ARCH_FLAG[@]}" \
+        --lambda-dir "$LAMBDA_DIR" "${bin_args[@]}" >&2; then
         hint="fix the compile errors above and re-run"
         [ "$ARCH" = arm64 ] && hint="an arm64 build needs \`rustup target add aarch64-unknown-linux-gnu\`; or deploy with ARCH=x86_64"
         die "cargo lambda build failed" "$hint"
@@ -159,25 +175,6 @@ stack_status() {
     aws_ls cloudformation describe-stacks --stack-name "$STACK" \
         --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo NONE
 }
-# Failed events of this deployment (since DEPLOY_T0), newest first.
-print_failed_events() {
-    echo "deploy-local: failed resource events of stack $STACK (newest first):" >&2
-    aws_ls cloudformation describe-stack-events --stack-name "$STACK" --output json \
-        --query 'StackEvents[?contains(ResourceStatus, `FAILED`)]' 2>/dev/null \
-        | "$PYTHON" -c '
-import json, sys
-from datetime import datetime, timezone
-since = datetime.fromisoformat(sys.argv[1])
-for e in json.load(sys.stdin) or []:
-    t = datetime.fromisoformat(e["Timestamp"])
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    if t >= since:
-        print("    %s  %s (%s) %s: %s" % (e["Timestamp"], e["LogicalResourceId"], e["ResourceType"],
-                                       e["ResourceStatus"], e.get("ResourceStatusReason")))
-' "$DEPLOY_T0" | head -n 30 >&2 || true
-}
-
 status="$(stack_status)"
 case "$status" in
     NONE | *_COMPLETE | REVIEW_IN_PROGRESS) ;;
@@ -208,36 +205,19 @@ aws_ls cloudformation package --template-file "$WORK/template.built.yaml" \
     --output-template-file "$WORK/template.packaged.yaml" >"$WORK/package.log" 2>&1 \
     || { cat "$WORK/package.log" >&2; die "aws cloudformation package failed (see above)" "check the template's local paths and the bucket"; }
 
-log "aws cloudformation deploy --stack-name $STACK (Stage=$STAGE Architecture=$ARCH${PARAMETERS:+ $PARAMETERS})"
-DEPLOY_T0="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
-set +e
-aws_ls cloudformation deploy --template-file "$WORK/template.packaged.yaml" --stack-name "$STACK" \
-    --s3-bucket "$BUCKET" --s3-prefix "$STACK" \
-    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
-    --parameter-overrides "Stage=$STAGE" "Architecture=$ARCH" ${PARAMETERS:-} >"$WORK/deploy.log" 2>&1
-rc=$?
-set -e
-cat "$WORK/deploy.log" >&2
-status="$(stack_status)"
-if [ $rc -ne 0 ] || [[ "$status" != CREATE_COMPLETE && "$status" != UPDATE_COMPLETE ]]; then
-    case "$status" in
-        *ROLLBACK* | *FAILED*)
-            events="$(print_failed_events 2>&1)"
-            echo "$events" >&2
-            next="read the failed events above (and LocalStack's log), fix the cause and re-run (a re-run first deletes a stack whose creation failed)"
-            if echo "$events" | grep -q "lambda-runtime"; then
-                next="LocalStack tried to run Lambda in Docker (its default executor): start it with LAMBDA_RUNTIME_EXECUTOR=process, as \`make localstack-up\` does, then re-run"
-            elif echo "$events" | grep -qi "already exists"; then
-                next="a resource with that name already exists, probably left over by an earlier failed deployment (LocalStack does not roll back): re-run, or restart LocalStack (\`make localstack-down localstack-up\`) if it persists"
-            fi
-            die "stack $STACK ended in $status: the deployment failed and was rolled back" "$next" ;;
-        NONE | REVIEW_IN_PROGRESS)
-            die "the change set for $STACK was rejected (template error; see above)" "fix ${TEMPLATE#"$ROOT"/} and re-run" ;;
-        *)
-            print_failed_events
-            die "aws cloudformation deploy failed (exit $rc, stack status $status)" "see the messages above" ;;
-    esac
+log "deploying stack $STACK (Stage=$STAGE Architecture=$ARCH${PARAMETERS:+ $PARAMETERS})"
+param_args=(--parameter "Stage=$STAGE" --parameter "Architecture=$ARCH")
+for p in ${PARAMETERS:-}; do param_args+=(--parameter "$p"); done
+if ! AWS_ENDPOINT_URL="$ENDPOINT" "$BOTO_PYTHON" tools/deploy/cfn-deploy.py --stack "$STACK" --bucket "$BUCKET" \
+    --template "$WORK/template.packaged.yaml" --endpoint "$ENDPOINT" --region "$REGION" "${param_args[@]}"; then
+    status="$(stack_status)"
+    next="read the failed resources above (and LocalStack's log), fix the cause and re-run (a re-run first deletes a stack whose creation failed)"
+    if grep -q "lambda-runtime" "$ROOT/build/localstack/localstack.log" 2>/dev/null; then
+        next="if LocalStack tried to run Lambda in Docker (its default executor), start it with LAMBDA_RUNTIME_EXECUTOR=process, as \`make localstack-up\` does; then re-run"
+    fi
+    die "stack $STACK did not deploy (status $status)" "$next"
 fi
+status="$(stack_status)"
 log "stack $STACK is $status"
 
 # --- 7. Outputs ----------------------------------------------------------------------------
@@ -250,5 +230,9 @@ import json, sys
 for o in sorted(json.load(open(sys.argv[1])) or [], key=lambda o: o["OutputKey"]):
     print("%s=%s" % (o["OutputKey"], o["OutputValue"]))' "$WORK/outputs.json" >"$OUTPUTS_FILE.tmp"
 mv "$OUTPUTS_FILE.tmp" "$OUTPUTS_FILE"
+# Resources LocalStack's CloudFormation accepts without creating (archives): create them.
+"$BOTO_PYTHON" tools/deploy/localstack-gaps.py --stack "$STACK" --template "$WORK/template.packaged.yaml" \
+    --outputs "$OUTPUTS_FILE" --endpoint "$ENDPOINT" --region "$REGION" \
+    || die "could not create what LocalStack's CloudFormation skipped (see above)" "check LocalStack's log"
 cat "$OUTPUTS_FILE"
 log "done in $((SECONDS - START))s; outputs written to ${OUTPUTS_FILE#"$ROOT"/}"

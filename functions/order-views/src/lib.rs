@@ -191,9 +191,11 @@ pub fn router<Q: SequencedStore + 'static, T: Totals + 'static>(
     let router = Router::with_state(views).idempotency_store(idempotency);
     match view {
         // In-sequence application is idempotent by itself: no idempotency record needed.
+        // This view reads schema version 1 of both events; a version it does not know
+        // fails to the DLQ (UnknownSchemaVersion) rather than being misread.
         View::Orders => router
-            .on(ORDER_PLACED, order_placed::<Q, T>)
-            .on(ORDER_CANCELLED, order_cancelled::<Q, T>),
+            .on_version(ORDER_PLACED, "1", order_placed::<Q, T>)
+            .on_version(ORDER_CANCELLED, "1", order_cancelled::<Q, T>),
         View::CustomerTotals => router
             .on(ORDER_PLACED, count_order::<Q, T>)
             .idempotent()
@@ -302,6 +304,16 @@ mod tests {
         e.time = None;
         let err = f.dispatch(e, None).await.unwrap_err();
         assert!(err.to_string().contains("`sequence`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_schema_version_the_view_does_not_know_is_refused() {
+        let f = function(View::Orders);
+        let err = f
+            .dispatch(placed("o-9", "c", 1).with_schema_version("2"), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "UnknownSchemaVersion");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! routing by envelope fields to a queue, LocalStack's event source mapping invoking the
 //! real Rust `p2p-consumer` binary, effects applied once in DynamoDB; a poison record in
 //! the DLQ while its batch-mates succeed; a redrive after the fix completes it.
-//! Needs `make deploy-local` first (`make pipeline-test` does it).
 
 use std::time::Duration;
 

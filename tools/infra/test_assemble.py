@@ -1,0 +1,86 @@
+"""Tests of the template assembler's checks (run by `make infra-check`)."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import assemble  # noqa: E402
+
+QUEUES = """
+Resources:
+  WorkDLQ:
+    Type: AWS::SQS::Queue
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt WorkDLQ.Arn
+        maxReceiveCount: 3
+  FailureDLQ:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      EventInvokeConfig:
+        DestinationConfig:
+          OnFailure:
+            Type: SQS
+            Destination: !GetAtt FailureDLQ.Arn
+  WorkDlqAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt WorkDLQ.QueueName
+%s
+"""
+
+FAILURE_ALARM = """  FailureDlqAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt FailureDLQ.QueueName
+"""
+
+
+class QueueInvariants(unittest.TestCase):
+    def test_queues_with_dlqs_and_alarmed_dlqs_pass(self):
+        self.assertEqual(assemble.queue_problems(QUEUES % FAILURE_ALARM), [])
+
+    def test_a_failure_destination_without_an_alarm_is_named(self):
+        self.assertEqual(
+            assemble.queue_problems(QUEUES % ""),
+            ["FailureDLQ is a dead-letter queue without an alarm on ApproximateNumberOfMessagesVisible"],
+        )
+
+    def test_a_queue_without_a_dlq_is_named(self):
+        text = (QUEUES % FAILURE_ALARM) + "  Lonely:\n    Type: AWS::SQS::Queue\n"
+        self.assertEqual(
+            assemble.queue_problems(text),
+            ["Lonely is a work queue without a RedrivePolicy (every queue needs a DLQ)"],
+        )
+
+
+class Sections(unittest.TestCase):
+    def test_sections_keep_comments_and_order(self):
+        text = "# head\nPattern:\n  Id: x\n\nResources:\n  # a comment\n  A:\n    Type: T\n"
+        found = assemble.sections(text, "x.yaml")
+        self.assertEqual([n for n, _ in found], ["#preamble", "Pattern", "Resources"])
+        self.assertIn("# a comment", assemble.body(dict(found)["Resources"]))
+
+
+class Catalogue(unittest.TestCase):
+    def test_every_pattern_has_a_row_naming_its_parts(self):
+        patterns, _ = assemble.load_patterns()
+        block = assemble.catalogue(patterns)
+        for p in patterns:
+            self.assertIn(p.meta["Doc"], block)
+            self.assertIn(p.meta["Test"], block)
+            for f in p.meta["Functions"]:
+                self.assertIn(f"functions/{f}/", block)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,121 @@
+"""Fixes for LocalStack 4.9.2 defects the kit's tests meet, applied at start-up.
+
+Loaded by the ``localstack.hooks.on_infra_start`` entry point ``eventkit_patches``. Each
+fix names the defect it works around; remove it when the pinned LocalStack has it fixed.
+
+* EventBridge archive replay: the archive stores each event's ``time`` as an ISO string,
+  and replay treats it as a ``datetime`` (``str.replace() takes no keyword arguments``,
+  HTTP 500 from ``StartReplay`` whenever the archive holds an event). The fix parses the
+  string where replay reads it.
+* EventBridge Step Functions target with an input transformer: the target names the
+  execution after the event's ``id``, which the transformed input no longer has
+  (``Failed to deliver to target ...: 'id'``). AWS names it with a fresh UUID; so does the
+  fix, when the input has no ``id``.
+* CloudWatch Logs ``filterPattern``: the community matcher accepts every event. The fix
+  matches plain terms (all must occur) and ``{ $.field = "value" }`` JSON filters, which
+  is what the kit's CLI sends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime, timezone
+
+from localstack.runtime import hooks
+
+LOG = logging.getLogger(__name__)
+
+
+def _to_datetime(value):
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _patch_archive_replay() -> None:
+    from localstack.services.events import archive, replay
+
+    normalize = archive.ArchiveService._normalize_datetime
+
+    def _normalize_datetime(self, dt):
+        return normalize(self, _to_datetime(dt))
+
+    archive.ArchiveService._normalize_datetime = _normalize_datetime
+
+    reformat = replay.ReplayService.re_format_events_from_archive
+
+    def re_format_events_from_archive(self, events, replay_name):
+        out = reformat(self, events, replay_name)
+        for event in out:
+            if "Time" in event:
+                event["Time"] = _to_datetime(event["Time"])
+        return out
+
+    def _set_event_last_replayed_time(self, events):
+        self.replay.event_last_replayed_time = max(_to_datetime(e["time"]) for e in events)
+
+    replay.ReplayService.re_format_events_from_archive = re_format_events_from_archive
+    replay.ReplayService._set_event_last_replayed_time = _set_event_last_replayed_time
+
+
+def _patch_states_target() -> None:
+    import uuid
+
+    from localstack.services.events import target
+
+    def send_event(self, event, trace_header):
+        self.service = "stepfunctions"
+        name = event.get("id") if isinstance(event, dict) and event.get("id") else str(uuid.uuid4())
+        self.client.start_execution(
+            stateMachineArn=self.target["Arn"], name=name, input=target.to_json_str(event)
+        )
+
+    target.StatesTargetSender.send_event = send_event
+
+
+_JSON_FILTER = re.compile(r'^\{\s*\$\.([A-Za-z0-9_.]+)\s*=\s*"?([^"}]*?)"?\s*\}$')
+
+
+def pattern_matcher(pattern: str):
+    """A matcher for the filter patterns the kit uses (see the module docstring)."""
+    pattern = (pattern or "").strip()
+    json_filter = _JSON_FILTER.match(pattern)
+    if json_filter:
+        path, expected = json_filter.group(1).split("."), json_filter.group(2)
+
+        def match_json(_pattern, event):
+            try:
+                value = json.loads(event["message"])
+                for part in path:
+                    value = value[part]
+            except (ValueError, KeyError, TypeError):
+                return False
+            return str(value) == expected
+
+        return match_json
+    terms = [t.strip('"') for t in re.findall(r'"[^"]*"|\S+', pattern)]
+    return lambda _pattern, event: all(t in event.get("message", "") for t in terms)
+
+
+def _patch_logs_filter() -> None:
+    from localstack.services.logs import provider
+
+    provider.get_pattern_matcher = pattern_matcher
+
+
+@hooks.on_infra_start()
+def eventkit_patches() -> None:
+    for name, patch in (
+        ("events archive replay", _patch_archive_replay),
+        ("events Step Functions target", _patch_states_target),
+        ("logs filterPattern", _patch_logs_filter),
+    ):
+        try:
+            patch()
+            LOG.info("eventkit: patched %s", name)
+        except Exception:  # a newer LocalStack may have moved things: say so, keep running
+            LOG.exception("eventkit: could not patch %s; see tools/localstack/plugin/eventkit_localstack/patches.py", name)
