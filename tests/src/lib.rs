@@ -131,6 +131,20 @@ pub async fn create_table(
 /// Runs a Python peer script from `tests/compat/` in build/compat-venv against LocalStack
 /// and parses the one JSON line it prints.
 pub fn run_python_peer(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let mut lines = run_python_peer_lines(script, args)?;
+    anyhow::ensure!(
+        lines.len() == 1,
+        "{script} printed {} JSON lines, not one",
+        lines.len()
+    );
+    Ok(lines.remove(0))
+}
+
+/// Runs a Python peer script and parses every JSON line it prints.
+pub fn run_python_peer_lines(
+    script: &str,
+    args: &[&str],
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join("build/compat-venv/bin/python");
     anyhow::ensure!(
@@ -151,7 +165,13 @@ pub fn run_python_peer(script: &str, args: &[&str]) -> anyhow::Result<serde_json
         "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok(serde_json::from_slice(&out.stdout)?)
+    String::from_utf8(out.stdout)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| anyhow::anyhow!("{script} printed `{l}`: {e}"))
+        })
+        .collect()
 }
 
 /// One HTTP call to the front door: (status, JSON body, or the text when it is not JSON).

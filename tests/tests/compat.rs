@@ -70,3 +70,270 @@ async fn powertools_and_eventkit_share_one_idempotency_table() -> anyhow::Result
     assert_eq!(python["error"], "IdempotencyValidationError", "{python}");
     Ok(())
 }
+
+/// The kit's SQS claim check against the Amazon SQS Extended Client for Python, both ways,
+/// on LocalStack's SQS and S3: each reads exactly the body the other sent.
+mod sqs_extended_client {
+    use std::sync::Arc;
+
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use eventkit::aws::s3::{client as s3_client, S3PayloadStore};
+    use eventkit::aws::sqs::SqsSender;
+    use eventkit::claim_check::{ClaimCheck, Offload, EXTENDED_CLIENT_DEFAULT_THRESHOLD};
+    use eventkit::Envelope;
+    use eventkit_e2e::{require_localstack, run_python_peer, to_lambda_record, unique};
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    fn sha256(text: &str) -> String {
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    async fn queue_and_bucket(
+        config: &aws_config::SdkConfig,
+    ) -> anyhow::Result<(String, String, String)> {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let url = sqs
+            .create_queue()
+            .queue_name(unique("xc"))
+            .send()
+            .await?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default();
+        let bucket = unique("xc-bucket");
+        s3_client(config)
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await?;
+        Ok((url, arn, bucket))
+    }
+
+    #[tokio::test]
+    async fn the_extended_client_reads_what_the_kit_sends() -> anyhow::Result<()> {
+        let config = require_localstack().await?;
+        let (url, _, bucket) = queue_and_bucket(&config).await?;
+        let store = Arc::new(S3PayloadStore::new(s3_client(&config)));
+        // The Extended Client's own default threshold, as an existing fleet would use.
+        let cc = ClaimCheck::new(
+            store,
+            &bucket,
+            Offload::Above(EXTENDED_CLIENT_DEFAULT_THRESHOLD),
+        );
+        let envelope = Envelope::new(
+            "eventkit.compat",
+            "document.submitted",
+            json!({"content": "x".repeat(400_000)}),
+        );
+        let sent = envelope.to_json();
+        SqsSender::new(aws_sdk_sqs::Client::new(&config), &url)
+            .with_claim_check(cc)
+            .send(&envelope)
+            .await?;
+        let python = run_python_peer("sqs_extended_peer.py", &["receive", &url, &bucket])?;
+        assert_eq!(
+            python["sha256"],
+            json!(sha256(&sent)),
+            "the Extended Client read another body: {python}"
+        );
+        assert_eq!(python["size"], json!(sent.len()));
+        // It recognised the size attribute as its own and removed it.
+        assert_eq!(python["attributes"], json!([]), "{python}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_kit_reads_what_the_extended_client_sends_current_and_legacy() -> anyhow::Result<()>
+    {
+        let config = require_localstack().await?;
+        let (url, arn, bucket) = queue_and_bucket(&config).await?;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let cc = ClaimCheck::new(
+            Arc::new(S3PayloadStore::new(s3_client(&config))),
+            &bucket,
+            Offload::Always,
+        );
+        for legacy in [false, true] {
+            let envelope = Envelope::new(
+                "python",
+                "document.submitted",
+                json!({"content": "y".repeat(300_000), "legacy": legacy}),
+            );
+            let file = std::env::temp_dir().join(unique("xc-body"));
+            std::fs::write(&file, envelope.to_json())?;
+            let mut args = vec![
+                "send",
+                url.as_str(),
+                bucket.as_str(),
+                file.to_str().unwrap_or_default(),
+            ];
+            if legacy {
+                args.push("--legacy");
+            }
+            let python = run_python_peer("sqs_extended_peer.py", &args)?;
+            let received = sqs
+                .receive_message()
+                .queue_url(&url)
+                .message_attribute_names("All")
+                .wait_time_seconds(5)
+                .send()
+                .await?;
+            let message = received
+                .messages()
+                .first()
+                .ok_or_else(|| anyhow::anyhow!("nothing received"))?;
+            let record = to_lambda_record(message, &arn);
+            let redeemed = cc.redeem_sqs(&record).await?;
+            assert_eq!(
+                json!(sha256(&redeemed.body)),
+                python["sha256"],
+                "legacy={legacy}"
+            );
+            assert_eq!(
+                eventkit::unwrap::from_sqs_body(&redeemed.body)?.id,
+                envelope.id
+            );
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Kit envelopes against the CloudEvents Python SDK's strict JSON reader, and the SDK's
+/// events (JSON and binary data) into the kit and its router.
+mod cloudevents_sdk {
+    use std::sync::Arc;
+
+    use eventkit::{Envelope, Router};
+    use eventkit_e2e::{run_python_peer_lines, unique};
+    use serde_json::{json, Value};
+
+    #[test]
+    fn the_sdk_reads_every_kind_of_envelope_the_kit_writes() -> anyhow::Result<()> {
+        let placed = Envelope::new(
+            "eventkit.orders",
+            "order.placed",
+            json!({"order_id": "o-1", "total": 5}),
+        )
+        .with_subject("o-1")
+        .with_partition_key("o-1")
+        .with_schema_version("2");
+        let mut caused = placed.caused(
+            "eventkit.payments",
+            "payment.taken",
+            json!({"order_id": "o-1"}),
+        );
+        caused.extensions.insert("sequence".into(), json!("3"));
+        caused.extensions.insert(
+            "traceparent".into(),
+            json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let mut claim_checked =
+            Envelope::new("eventkit.documents", "document.submitted", json!(null));
+        claim_checked.data = None;
+        claim_checked.dataref = Some("s3://bucket/claims/abc".into());
+        let mut timeless = Envelope::new("eventkit.relay", "thing.happened", json!([1, 2]));
+        timeless.time = None;
+        let written = [placed, caused, claim_checked, timeless];
+        let file = std::env::temp_dir().join(unique("ce-kit"));
+        std::fs::write(
+            &file,
+            written
+                .iter()
+                .map(|e| e.to_json())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )?;
+        let read = run_python_peer_lines(
+            "cloudevents_peer.py",
+            &["read", file.to_str().unwrap_or_default()],
+        )?;
+        assert_eq!(read.len(), written.len());
+        for (mine, theirs) in written.iter().zip(&read) {
+            assert_eq!(
+                theirs["ok"],
+                json!(true),
+                "the SDK refused {}: {theirs}",
+                mine.to_json()
+            );
+            let a = &theirs["attributes"];
+            assert_eq!(
+                (a["id"].as_str(), a["type"].as_str()),
+                (Some(mine.id.as_str()), Some(mine.event_type.as_str()))
+            );
+            assert_eq!(a["correlationid"], json!(mine.correlation_id));
+            assert_eq!(theirs["data"], mine.data.clone().unwrap_or(Value::Null));
+        }
+        assert_eq!(read[1]["attributes"]["causationid"], json!(written[0].id));
+        assert_eq!(
+            read[2]["attributes"]["dataref"],
+            json!("s3://bucket/claims/abc")
+        );
+        // The time-less envelope was accepted (asserted above); the SDK fills in its own
+        // `time` on reading, so there is nothing more to compare there.
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_kit_and_its_router_take_what_the_sdk_writes() -> anyhow::Result<()> {
+        let lines = run_python_peer_lines("cloudevents_peer.py", &["write"])?;
+        let events: Vec<Envelope> = lines
+            .into_iter()
+            .map(Envelope::from_value)
+            .collect::<Result<_, _>>()?;
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["sdk-json", "sdk-binary", "sdk-json-bytes", "sdk-minimal"]
+        );
+        assert_eq!(events[0].extensions["tenant"], json!("acme"));
+        assert_eq!(
+            events[0].correlation_id, "sdk-json",
+            "a foreign event starts its own conversation"
+        );
+        assert_eq!(
+            events[1].data_bytes().transpose()?,
+            Some(vec![0, 1, 2, 255])
+        );
+        // Binary data with a JSON content type reaches a typed handler like inline JSON.
+        let router = Router::new().on(
+            "order.placed",
+            |_: Arc<()>, e: Envelope<Option<Value>>| async move {
+                Ok::<_, lambda_runtime::Error>(e.data.flatten().unwrap_or(Value::Null))
+            },
+        );
+        let answers: Vec<Value> = futures::future::try_join_all(
+            events
+                .iter()
+                .filter(|e| e.id != "sdk-binary")
+                .map(|e| router.dispatch(e.clone(), None)),
+        )
+        .await?;
+        assert_eq!(
+            answers,
+            [
+                json!({"order_id": "o-sdk-1", "total": 42}),
+                json!({"order_id": "o-sdk-2", "total": 7}),
+                Value::Null
+            ]
+        );
+        Ok(())
+    }
+}

@@ -278,12 +278,12 @@ mod tests {
     async fn the_samples_run() {
         let f = function();
         let update: Value = serde_json::from_str(include_str!(
-            "../../../events/customer-service/update-profile.json"
+            "../../../events/customer-service/1-update-profile.json"
         ))
         .unwrap();
         let profile = f.handle(update, None).await.unwrap();
         let get: Value = serde_json::from_str(include_str!(
-            "../../../events/customer-service/get-profile.json"
+            "../../../events/customer-service/2-get-profile.json"
         ))
         .unwrap();
         assert_eq!(f.handle(get, None).await.unwrap(), profile);

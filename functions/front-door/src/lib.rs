@@ -668,6 +668,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_api_gateway_samples_are_accepted_or_refused() {
+        let d = door();
+        for (text, status) in [
+            (
+                include_str!("../../../events/front-door/apigw-post-order.json"),
+                202,
+            ),
+            (
+                include_str!("../../../events/front-door/failure-apigw-post-invalid-order.json"),
+                400,
+            ),
+        ] {
+            let request = lambda_http::request::from_str(text).unwrap();
+            let response = handle(d.clone(), request).await;
+            assert_eq!(response.status().as_u16(), status);
+        }
+    }
+
+    #[tokio::test]
     async fn unknown_routes_and_methods_are_named() {
         let d = door();
         let (status, p) = call(&d, "GET", "/customers", "", &[]).await;

@@ -2,6 +2,7 @@
 //! atomically; posting to an account that was never opened fails the condition.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
@@ -60,6 +61,33 @@ impl Ledger for DynamoLedger {
                 }
                 _ => Err(LedgerError::Store(Box::new(e))),
             },
+        }
+    }
+
+    async fn open(&self, account: &str) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(account_key(account)))
+            .item("open", AttributeValue::Bool(true))
+            .item("balance", AttributeValue::N("0".into()))
+            .item("entries", AttributeValue::N("0".into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already open: opening again changes nothing.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(LedgerError::Store(Box::new(e))),
         }
     }
 }

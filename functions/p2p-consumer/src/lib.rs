@@ -1,5 +1,6 @@
-//! Point-to-point consumer: takes `ledger.entry.posted` envelopes from its queue (delivered
-//! there by a bus rule) and posts each entry to an account in the ledger table, once.
+//! Point-to-point consumer: takes `ledger.account.opened` and `ledger.entry.posted`
+//! envelopes from its queue (delivered there by a bus rule), opens accounts and posts each
+//! entry to its account in the ledger table, once.
 //!
 //! Failure path: an entry for an account that is not open fails its record alone; SQS
 //! redelivers it and, after `maxReceiveCount`, moves it to the queue's DLQ. Once the
@@ -15,8 +16,17 @@ use serde::{Deserialize, Serialize};
 
 pub mod dynamodb;
 
-/// The event type this consumer handles.
+/// An entry to post.
 pub const ENTRY_POSTED: &str = "ledger.entry.posted";
+/// An account to open (entries to an account that is not open fail).
+pub const ACCOUNT_OPENED: &str = "ledger.account.opened";
+
+/// The payload of `ledger.account.opened`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountOpened {
+    /// The account.
+    pub account: String,
+}
 
 /// A ledger entry, the payload of `ledger.entry.posted`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +75,21 @@ impl From<LedgerError> for Diagnostic {
 pub trait Ledger: Send + Sync {
     /// Adds `amount` to an open account; returns the new balance.
     async fn post(&self, entry: &Entry) -> Result<i64, LedgerError>;
+    /// Opens an account with a zero balance; opening an open account changes nothing.
+    async fn open(&self, account: &str) -> Result<(), LedgerError>;
+}
+
+/// Opens an account (idempotent by nature: an open account stays as it is).
+pub async fn open_account<L: Ledger>(
+    ledger: Arc<L>,
+    event: Envelope<AccountOpened>,
+) -> Result<(), LedgerError> {
+    let opened = event
+        .data
+        .unwrap_or_else(|| unreachable!("the router types the payload"));
+    ledger.open(&opened.account).await?;
+    tracing::info!(account = %opened.account, "account open");
+    Ok(())
 }
 
 /// Posts one entry. Idempotency (one post per envelope id) is the router's.
@@ -92,6 +117,7 @@ pub fn router<L: Ledger + 'static>(
         .idempotency_store(idempotency)
         .on(ENTRY_POSTED, post_entry::<L>)
         .idempotent()
+        .on(ACCOUNT_OPENED, open_account::<L>)
 }
 
 #[cfg(test)]
@@ -115,6 +141,15 @@ mod tests {
                 .ok_or_else(|| LedgerError::AccountNotOpen(entry.account.clone()))?;
             *balance += entry.amount;
             Ok(*balance)
+        }
+
+        async fn open(&self, account: &str) -> Result<(), LedgerError> {
+            self.0
+                .lock()
+                .unwrap()
+                .entry(account.to_owned())
+                .or_insert(0);
+            Ok(())
         }
     }
 
@@ -195,17 +230,26 @@ mod tests {
         assert_eq!(err.error_type(), "AccountNotOpen");
     }
 
-    #[test]
-    fn sample_events_parse() {
-        for text in [include_str!(
-            "../../../events/p2p-consumer/sqs-eventbridge-batch.json"
-        )] {
-            let event: SqsEvent = serde_json::from_str(text).unwrap();
-            for record in &event.records {
-                let envelope = eventkit::unwrap::from_sqs_record(record).unwrap();
-                let entry: Entry = envelope.data_as().unwrap();
-                assert!(!entry.account.is_empty());
-            }
-        }
+    #[tokio::test]
+    async fn the_samples_open_and_post_or_name_the_unopened_account() {
+        let c = consumer();
+        let ok: SqsEvent = serde_json::from_str(include_str!(
+            "../../../events/p2p-consumer/sqs-open-and-post.json"
+        ))
+        .unwrap();
+        let response = batch(&c, ok).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        // Opened first (same partition key: batch order holds), then both entries posted.
+        assert_eq!(c.state().0.lock().unwrap()["acc-sample"], 750);
+        let failing: SqsEvent = serde_json::from_str(include_str!(
+            "../../../events/p2p-consumer/failure-account-not-open.json"
+        ))
+        .unwrap();
+        let response = batch(&c, failing).await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            2,
+            "both entries name acc-missing"
+        );
     }
 }

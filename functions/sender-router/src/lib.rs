@@ -257,7 +257,7 @@ mod tests {
     async fn the_sample_batch_routes_and_fails_the_unroutable_order() {
         let f = function();
         let event: SqsEvent = serde_json::from_str(include_str!(
-            "../../../events/sender-router/sqs-orders-batch.json"
+            "../../../events/sender-router/sqs-orders-one-unroutable.json"
         ))
         .unwrap();
         let response = f.handle_sqs(event, None).await;

@@ -93,3 +93,40 @@ async fn a_pointer_to_a_missing_object_ends_in_the_dlq_with_the_reason() -> anyh
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_deployed_consumer_redeems_what_the_python_extended_client_sends() -> anyhow::Result<()>
+{
+    let stack = Stack::load().await?;
+    let document = unique("doc-py");
+    let content = claim_check::make_content(&document, 2 * 1024 * 1024);
+    let mut envelope = eventkit::Envelope::new(
+        "eventkit.python-scanner",
+        eventkit_contracts::documents::DOCUMENT_SUBMITTED,
+        json!({"document_id": document, "sha256": claim_check::sha256_hex(content.as_bytes()), "content": content}),
+    );
+    envelope
+        .extensions
+        .insert("via".into(), json!("python-extended-client"));
+    let file = std::env::temp_dir().join(unique("doc-py"));
+    std::fs::write(&file, envelope.to_json())?;
+    let (queue, bucket) = (
+        stack.output("DocumentsQueueUrl")?,
+        stack.output("ClaimCheckBucketName")?,
+    );
+    eventkit_e2e::run_python_peer(
+        "sqs_extended_peer.py",
+        &["send", &queue, &bucket, file.to_str().unwrap_or_default()],
+    )?;
+    let item = stack
+        .wait_for_item(
+            "DocumentsTableName",
+            &format!("{document}#python-extended-client"),
+            "received",
+            DEADLINE,
+            |_| true,
+        )
+        .await?;
+    assert_eq!(item["size"], json!(2 * 1024 * 1024));
+    Ok(())
+}
