@@ -196,6 +196,89 @@ pub mod documents {
     }
 }
 
+pub mod checkout {
+    //! The checkout saga: reserve stock, charge, arrange shipping; undo what was done when a
+    //! step fails. The same steps serve the orchestrated form (Step Functions task inputs)
+    //! and the choreographed form (events on the bus).
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use crate::orders::Line;
+
+    /// Source of the saga's commands from the orchestrator.
+    pub const ORCHESTRATOR: &str = "eventkit.checkout-saga";
+
+    /// Task: reserve the order's stock.
+    pub const RESERVE_INVENTORY: &str = "inventory.reserve";
+    /// Task (compensation): release it.
+    pub const RELEASE_INVENTORY: &str = "inventory.release";
+    /// Task: charge the customer.
+    pub const CHARGE_PAYMENT: &str = "payment.charge";
+    /// Task (compensation): refund.
+    pub const REFUND_PAYMENT: &str = "payment.refund";
+    /// Task: arrange shipping.
+    pub const ARRANGE_SHIPPING: &str = "shipping.arrange";
+
+    /// Choreography: a checkout starts (published by whoever takes the order).
+    pub const CHECKOUT_REQUESTED: &str = "checkout.requested";
+    /// Stock reserved.
+    pub const INVENTORY_RESERVED: &str = "inventory.reserved";
+    /// Stock not available: the checkout ends here.
+    pub const INVENTORY_REJECTED: &str = "inventory.rejected";
+    /// Stock released (compensation done).
+    pub const INVENTORY_RELEASED: &str = "inventory.released";
+    /// Customer charged.
+    pub const PAYMENT_CHARGED: &str = "payment.charged";
+    /// Charge declined: inventory must release.
+    pub const PAYMENT_DECLINED: &str = "payment.declined";
+    /// Refunded (compensation done): inventory must release.
+    pub const PAYMENT_REFUNDED: &str = "payment.refunded";
+    /// Shipping arranged: the checkout completed.
+    pub const SHIPPING_ARRANGED: &str = "shipping.arranged";
+    /// Shipping impossible: payment must refund.
+    pub const SHIPPING_FAILED: &str = "shipping.failed";
+
+    /// The checkout every step and event carries.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Checkout {
+        /// The order.
+        pub order_id: String,
+        /// Who pays.
+        pub customer: String,
+        /// What is bought.
+        pub lines: Vec<Line>,
+        /// Amount to charge, minor units.
+        pub total: i64,
+        /// Injected faults, by step (`reserve`, `charge`, `ship`, `release`, `refund`):
+        /// `reject` (a business refusal), `transient:N` (the first N attempts fail with a
+        /// transient error), `always` (every attempt fails transiently). For tests and demos.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub faults: BTreeMap<String, String>,
+    }
+
+    /// Why a step refused (the `reason` of a failure event).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct StepFailed {
+        /// The checkout.
+        #[serde(flatten)]
+        pub checkout: Checkout,
+        /// What went wrong.
+        pub reason: String,
+    }
+
+    /// What a step (or compensation) did, answered to the orchestrator.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct StepResult {
+        /// The step.
+        pub step: String,
+        /// The state it left its service in (`RESERVED`, `CHARGED`, `RELEASED`, ...).
+        pub status: String,
+        /// Whether this call changed it (false: it already was so, a replay).
+        pub changed: bool,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::orders::*;

@@ -212,15 +212,10 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let span = tracing::info_span!("sqs_record", message_id = %readable.id);
-    let event_span = observability::envelope_span(&readable.envelope);
-    let result = AssertUnwindSafe(
-        handler(readable.envelope)
-            .instrument(event_span)
-            .instrument(span.clone()),
-    )
-    .catch_unwind()
-    .await;
+    let span = observability::record_span(&readable.id, &readable.envelope);
+    let result = AssertUnwindSafe(handler(readable.envelope).instrument(span.clone()))
+        .catch_unwind()
+        .await;
     let _enter = span.enter();
     match result {
         Ok(Ok(())) => {

@@ -41,3 +41,18 @@ pub fn envelope_span<T>(envelope: &Envelope<T>) -> tracing::Span {
         causation_id = envelope.causation_id.as_deref().unwrap_or(""),
     )
 }
+
+/// [`envelope_span`] for an envelope read from a queue message: the message id too, so a
+/// failure's log line names both the message an operator finds in the DLQ and the
+/// conversation it belongs to.
+pub fn record_span<T>(message_id: &str, envelope: &Envelope<T>) -> tracing::Span {
+    tracing::info_span!(
+        "record",
+        message_id = %message_id,
+        event_id = %envelope.id,
+        event_type = %envelope.event_type,
+        source = %envelope.source,
+        correlation_id = %envelope.correlation_id,
+        causation_id = envelope.causation_id.as_deref().unwrap_or(""),
+    )
+}

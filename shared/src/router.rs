@@ -475,6 +475,23 @@ impl<S: Send + Sync + 'static> Router<S> {
         }
     }
 
+    /// [`Router::dispatch`], logging a failure in the envelope's span (sources whose
+    /// failure is not logged by the batch: EventBridge, task inputs, streams).
+    async fn dispatch_logged(
+        &self,
+        envelope: Envelope,
+        remaining: Option<Duration>,
+    ) -> Result<Value, RouteError> {
+        let span = observability::envelope_span(&envelope);
+        let result = self.dispatch(envelope, remaining).await;
+        if let Err(e) = &result {
+            span.in_scope(
+                || tracing::error!(error = %e, error_type = e.error_type(), "event failed"),
+            );
+        }
+        result
+    }
+
     /// Dispatches one envelope (already redeemed) to its handler; the handler's output, or
     /// `null` for a skipped unknown type.
     pub async fn dispatch(
@@ -565,7 +582,7 @@ impl<S: Send + Sync + 'static> Router<S> {
             crate::unwrap::wrap_foreign_eventbridge(&event)?
         };
         self.redeem(&mut envelope).await?;
-        self.dispatch(envelope, remaining).await
+        self.dispatch_logged(envelope, remaining).await
     }
 
     /// A DynamoDB Streams batch, in order. The first record that fails is reported and the
@@ -582,7 +599,7 @@ impl<S: Send + Sync + 'static> Router<S> {
                 None => continue,
                 Some(Err(e)) => Err(e),
                 Some(Ok(mut envelope)) => match self.redeem(&mut envelope).await {
-                    Ok(()) => self.dispatch(envelope, remaining).await.map(drop),
+                    Ok(()) => self.dispatch_logged(envelope, remaining).await.map(drop),
                     Err(e) => Err(e),
                 },
             };
@@ -607,7 +624,7 @@ impl<S: Send + Sync + 'static> Router<S> {
     ) -> Result<Value, RouteError> {
         let mut envelope = Envelope::from_value(value)?;
         self.redeem(&mut envelope).await?;
-        self.dispatch(envelope, remaining).await
+        self.dispatch_logged(envelope, remaining).await
     }
 
     /// Any event the router reads, told apart by shape: an SQS batch, a DynamoDB stream

@@ -83,6 +83,31 @@ pub fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) 
     record
 }
 
+/// A file under build/tmp that is deleted when dropped (bodies handed to a Python peer).
+pub struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    /// Writes `contents` to a new file named after `prefix`.
+    pub fn with(prefix: &str, contents: &str) -> anyhow::Result<TempFile> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/tmp");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(unique(prefix));
+        std::fs::write(&path, contents)?;
+        Ok(TempFile(path))
+    }
+
+    /// The path, as the peer's argument.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// SDK configuration for LocalStack, after checking that it listens; the error names the
 /// command that starts it.
 pub async fn require_localstack() -> anyhow::Result<aws_config::SdkConfig> {

@@ -81,7 +81,7 @@ mod sqs_extended_client {
     use eventkit::aws::sqs::SqsSender;
     use eventkit::claim_check::{ClaimCheck, Offload, EXTENDED_CLIENT_DEFAULT_THRESHOLD};
     use eventkit::Envelope;
-    use eventkit_e2e::{require_localstack, run_python_peer, to_lambda_record, unique};
+    use eventkit_e2e::{require_localstack, run_python_peer, to_lambda_record, unique, TempFile};
     use serde_json::json;
     use sha2::{Digest, Sha256};
 
@@ -172,14 +172,8 @@ mod sqs_extended_client {
                 "document.submitted",
                 json!({"content": "y".repeat(300_000), "legacy": legacy}),
             );
-            let file = std::env::temp_dir().join(unique("xc-body"));
-            std::fs::write(&file, envelope.to_json())?;
-            let mut args = vec![
-                "send",
-                url.as_str(),
-                bucket.as_str(),
-                file.to_str().unwrap_or_default(),
-            ];
+            let file = TempFile::with("xc-body", &envelope.to_json())?;
+            let mut args = vec!["send", url.as_str(), bucket.as_str(), file.arg()];
             if legacy {
                 args.push("--legacy");
             }
@@ -222,7 +216,7 @@ mod cloudevents_sdk {
     use std::sync::Arc;
 
     use eventkit::{Envelope, Router};
-    use eventkit_e2e::{run_python_peer_lines, unique};
+    use eventkit_e2e::{run_python_peer_lines, TempFile};
     use serde_json::{json, Value};
 
     #[test]
@@ -252,19 +246,9 @@ mod cloudevents_sdk {
         let mut timeless = Envelope::new("eventkit.relay", "thing.happened", json!([1, 2]));
         timeless.time = None;
         let written = [placed, caused, claim_checked, timeless];
-        let file = std::env::temp_dir().join(unique("ce-kit"));
-        std::fs::write(
-            &file,
-            written
-                .iter()
-                .map(|e| e.to_json())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )?;
-        let read = run_python_peer_lines(
-            "cloudevents_peer.py",
-            &["read", file.to_str().unwrap_or_default()],
-        )?;
+        let lines = written.iter().map(|e| e.to_json()).collect::<Vec<_>>();
+        let file = TempFile::with("ce-kit", &lines.join("\n"))?;
+        let read = run_python_peer_lines("cloudevents_peer.py", &["read", file.arg()])?;
         assert_eq!(read.len(), written.len());
         for (mine, theirs) in written.iter().zip(&read) {
             assert_eq!(

@@ -80,7 +80,9 @@ def walk(value, path=()):
 
 def queue_problems(template_text):
     """The template's queue invariants: every work queue redrives to a DLQ; every DLQ (of
-    a queue, a rule target, a function's or a stream's failures) has an alarm."""
+    a queue, a rule target, a function's or a stream's failures) has an alarm; a queue no
+    function consumes and nothing redrives (a parking queue a workflow writes to) has an
+    alarm too."""
     resources = yaml.load(template_text, Loader=CfnLoader)["Resources"]  # noqa: S506
     queues = {k for k, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
     dlqs = set()
@@ -103,7 +105,7 @@ def queue_problems(template_text):
         redrives = "RedrivePolicy" in resources[q].get("Properties", {})
         if q in dlqs and q not in alarmed:
             problems.append(f"{q} is a dead-letter queue without an alarm on ApproximateNumberOfMessagesVisible")
-        if q not in dlqs and not redrives:
+        if q not in dlqs and not redrives and q not in alarmed:
             problems.append(f"{q} is a work queue without a RedrivePolicy (every queue needs a DLQ)")
     return problems
 

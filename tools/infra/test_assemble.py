@@ -63,6 +63,19 @@ class QueueInvariants(unittest.TestCase):
         )
 
 
+    def test_an_alarmed_parking_queue_needs_no_dlq(self):
+        text = (QUEUES % FAILURE_ALARM) + """  Parked:
+    Type: AWS::SQS::Queue
+  ParkedAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt Parked.QueueName
+"""
+        self.assertEqual(assemble.queue_problems(text), [])
+
+
 class Sections(unittest.TestCase):
     def test_sections_keep_comments_and_order(self):
         text = "# head\nPattern:\n  Id: x\n\nResources:\n  # a comment\n  A:\n    Type: T\n"

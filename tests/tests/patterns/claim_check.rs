@@ -108,15 +108,14 @@ async fn the_deployed_consumer_redeems_what_the_python_extended_client_sends() -
     envelope
         .extensions
         .insert("via".into(), json!("python-extended-client"));
-    let file = std::env::temp_dir().join(unique("doc-py"));
-    std::fs::write(&file, envelope.to_json())?;
+    let file = eventkit_e2e::TempFile::with("doc-py", &envelope.to_json())?;
     let (queue, bucket) = (
         stack.output("DocumentsQueueUrl")?,
         stack.output("ClaimCheckBucketName")?,
     );
     eventkit_e2e::run_python_peer(
         "sqs_extended_peer.py",
-        &["send", &queue, &bucket, file.to_str().unwrap_or_default()],
+        &["send", &queue, &bucket, file.arg()],
     )?;
     let item = stack
         .wait_for_item(

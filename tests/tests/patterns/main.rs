@@ -6,9 +6,11 @@
 //! holds only its own data: other tests share the stack.
 
 mod bus_fanout;
+mod choreographed_saga;
 mod claim_check;
 mod front_door;
 mod notification_vs_state_transfer;
+mod orchestrated_saga;
 mod point_to_point;
 mod sender_router;
 mod transactional_outbox;

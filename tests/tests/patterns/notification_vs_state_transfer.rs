@@ -142,13 +142,17 @@ async fn state_transfer_keeps_working_without_the_source_and_notifications_wait_
             .await?;
         let state: Value = serde_json::from_str(notified["state"].as_str().unwrap_or("null"))?;
         assert_eq!(state["name"], json!(format!("Name {CHANGES}")));
+        // Every notification is answered once the source is back (the first callback may
+        // already have brought the newest version, so wait for each, not just the view).
         let counts = stack
-            .item(
+            .wait_for_item(
                 "CustomerNotifiedTableName",
                 &format!("callbacks#{customer}"),
+                "every notification answered",
+                DEADLINE,
+                |i| i["answered"].as_i64() >= Some(CHANGES as i64),
             )
-            .await?
-            .unwrap_or_default();
+            .await?;
         attempts += counts["attempts"].as_i64().unwrap_or(0);
         answered += counts["answered"].as_i64().unwrap_or(0);
     }

@@ -1,0 +1,206 @@
+//! Choreographed saga: the same checkout by events on the bus. Each case follows one
+//! correlation id through every event (read back from the audit log as `eventkit trace`
+//! does) and checks the end state of every service. A compensation that keeps failing
+//! leaves its event in the participant's DLQ, and the trace names the consumer.
+
+use std::time::Duration;
+
+use eventkit::Envelope;
+use eventkit_cli::fetch;
+use eventkit_cli::trace::Conversation;
+use eventkit_contracts::checkout::*;
+use eventkit_e2e::stack::Stack;
+use eventkit_e2e::{unique, wait_for};
+
+use crate::orchestrated_saga::{checkout, state};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Publishes `checkout.requested` and waits until the conversation holds `last`.
+async fn choreograph(
+    stack: &Stack,
+    faults: &[(&str, &str)],
+    last: &str,
+) -> anyhow::Result<(Checkout, Conversation)> {
+    let c = checkout(faults);
+    let start = Envelope::new(
+        "eventkit.shop",
+        CHECKOUT_REQUESTED,
+        serde_json::to_value(&c)?,
+    )
+    .with_subject(&c.order_id)
+    .with_partition_key(&c.order_id);
+    let correlation = start.correlation_id.clone();
+    stack.publisher.publish(&[start]).await?;
+    let audit = stack.output("AuditLogGroupName")?;
+    let stack_name = std::env::var("STACK").unwrap_or_else(|_| "eventkit".into());
+    let conversation = wait_for(
+        &format!("{last} in conversation {correlation}"),
+        DEADLINE,
+        || async {
+            let conversation =
+                fetch::conversation(&stack.logs, &stack_name, &audit, &correlation).await?;
+            Ok(conversation
+                .flow()
+                .iter()
+                .any(|t| t == last)
+                .then_some(conversation))
+        },
+    )
+    .await?;
+    Ok((c, conversation))
+}
+
+#[tokio::test]
+async fn one_correlation_id_through_every_event_and_each_service_ends_right() -> anyhow::Result<()>
+{
+    let stack = Stack::load().await?;
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], [&'a str; 3]);
+    let cases: [Case; 4] = [
+        (
+            &[],
+            &[
+                CHECKOUT_REQUESTED,
+                INVENTORY_RESERVED,
+                PAYMENT_CHARGED,
+                SHIPPING_ARRANGED,
+            ],
+            ["RESERVED", "CHARGED", "ARRANGED"],
+        ),
+        (
+            &[("reserve", "reject")],
+            &[CHECKOUT_REQUESTED, INVENTORY_REJECTED],
+            ["NONE", "NONE", "NONE"],
+        ),
+        (
+            &[("charge", "reject")],
+            &[
+                CHECKOUT_REQUESTED,
+                INVENTORY_RESERVED,
+                PAYMENT_DECLINED,
+                INVENTORY_RELEASED,
+            ],
+            ["RELEASED", "NONE", "NONE"],
+        ),
+        (
+            &[("ship", "reject")],
+            &[
+                CHECKOUT_REQUESTED,
+                INVENTORY_RESERVED,
+                PAYMENT_CHARGED,
+                SHIPPING_FAILED,
+                PAYMENT_REFUNDED,
+                INVENTORY_RELEASED,
+            ],
+            ["RELEASED", "REFUNDED", "NONE"],
+        ),
+    ];
+    let runs = futures::future::try_join_all(
+        cases
+            .iter()
+            .map(|(faults, flow, _)| choreograph(&stack, faults, flow[flow.len() - 1])),
+    )
+    .await?;
+    for ((c, conversation), (faults, flow, ends)) in runs.iter().zip(&cases) {
+        assert_eq!(
+            conversation.flow(),
+            *flow,
+            "faults {faults:?}:\n{}",
+            conversation.render_text()
+        );
+        assert!(
+            conversation.failures.is_empty(),
+            "{}",
+            conversation.render_text()
+        );
+        for (table, want) in [
+            "InventoryTableName",
+            "PaymentsTableName",
+            "ShipmentsTableName",
+        ]
+        .iter()
+        .zip(ends)
+        {
+            let (status, counts) = state(&stack, table, &c.order_id).await?;
+            assert_eq!(status, *want, "{table} for faults {faults:?}");
+            assert!(
+                counts.values().all(|n| *n == 1),
+                "each transition once: {counts:?}"
+            );
+        }
+    }
+    println!("{}", runs[3].1.render_text());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_compensation_that_keeps_failing_waits_in_the_dlq_and_the_trace_names_the_consumer(
+) -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let (c, _) = choreograph(
+        &stack,
+        &[("ship", "reject"), ("refund", "always")],
+        SHIPPING_FAILED,
+    )
+    .await?;
+    stack
+        .wait_for_body_in(
+            "PaymentEventsDlqUrl",
+            "the unrefunded shipping.failed",
+            DEADLINE,
+            |b| b.contains(&c.order_id),
+        )
+        .await?;
+    let stack_name = std::env::var("STACK").unwrap_or_else(|_| "eventkit".into());
+    let audit = stack.output("AuditLogGroupName")?;
+    let start = fetch::audit_events(&stack.logs, &audit, &unique("none")).await?;
+    assert!(start.is_empty());
+    let correlation = {
+        let events = wait_for("the conversation's events", DEADLINE, || async {
+            let lines = stack
+                .log_lines(
+                    "PaymentFunctionName",
+                    &[&c.order_id, "refund failed transiently"],
+                )
+                .await?;
+            Ok((!lines.is_empty()).then_some(lines))
+        })
+        .await?;
+        let line: serde_json::Value = serde_json::from_str(&events[0])?;
+        line["span"]["correlation_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let conversation = fetch::conversation(&stack.logs, &stack_name, &audit, &correlation).await?;
+    let text = conversation.render_text();
+    assert_eq!(
+        conversation.flow(),
+        [
+            CHECKOUT_REQUESTED,
+            INVENTORY_RESERVED,
+            PAYMENT_CHARGED,
+            SHIPPING_FAILED
+        ],
+        "{text}"
+    );
+    let failure = conversation
+        .failures
+        .iter()
+        .find(|f| f.function.ends_with("-payment"))
+        .ok_or_else(|| anyhow::anyhow!("no payment failure in\n{text}"))?;
+    assert!(
+        failure.error.contains("refund failed transiently"),
+        "{text}"
+    );
+    assert!(
+        failure.count >= 4,
+        "every receive before the DLQ failed: {text}"
+    );
+    assert_eq!(
+        state(&stack, "InventoryTableName", &c.order_id).await?.0,
+        "RESERVED",
+        "nothing released without the refund"
+    );
+    Ok(())
+}
