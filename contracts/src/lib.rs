@@ -279,6 +279,160 @@ pub mod checkout {
     }
 }
 
+pub mod stock {
+    //! Stock checks, over correlated request/reply.
+    use serde::{Deserialize, Serialize};
+
+    /// Command to the requester: ask the responder, give up after `timeout_ms`.
+    pub const START_CHECK: &str = "stock.check.start";
+    /// Query to the requester: what became of a check.
+    pub const CHECK_RESULT: &str = "stock.check.result";
+    /// The request, on the responder's queue (with `replyto` or `tasktoken`).
+    pub const CHECK_REQUESTED: &str = "stock.check.requested";
+    /// The reply, on the requester's reply queue.
+    pub const CHECK_REPLIED: &str = "stock.check.replied";
+    /// Source of requests.
+    pub const REQUESTER: &str = "eventkit.stock-requester";
+    /// Source of replies.
+    pub const RESPONDER: &str = "eventkit.stock-responder";
+
+    /// `stock.check.start`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct StartCheck {
+        /// What to check.
+        pub sku: String,
+        /// How many are needed.
+        pub quantity: u32,
+        /// How long to wait for the reply.
+        pub timeout_ms: u64,
+    }
+
+    /// `stock.check.requested`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CheckRequested {
+        /// What to check.
+        pub sku: String,
+        /// How many are needed.
+        pub quantity: u32,
+    }
+
+    /// `stock.check.replied`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CheckReplied {
+        /// What was checked.
+        pub sku: String,
+        /// Units on hand.
+        pub on_hand: u32,
+        /// Whether the requested quantity is available.
+        pub available: bool,
+    }
+
+    /// `stock.check.result`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CheckResultQuery {
+        /// The check (its correlation id).
+        pub request_id: String,
+    }
+
+    /// What became of a check: the requester's typed answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(tag = "outcome", rename_all = "snake_case")]
+    pub enum CheckResult {
+        /// The reply arrived in time.
+        Answered {
+            /// The reply.
+            reply: CheckReplied,
+        },
+        /// Still waiting, before the deadline.
+        Pending {
+            /// Epoch ms.
+            deadline_ms: i64,
+        },
+        /// No reply before the deadline (a late reply is dropped).
+        TimedOut {
+            /// Epoch ms.
+            deadline_ms: i64,
+        },
+        /// No such check.
+        Unknown,
+    }
+}
+
+pub mod quotes {
+    //! Supplier quotes, over scatter-gather.
+    use serde::{Deserialize, Serialize};
+
+    /// A quote request, fanned out to the suppliers on the bus.
+    pub const QUOTE_REQUESTED: &str = "quote.requested";
+    /// One supplier's offer.
+    pub const QUOTE_OFFERED: &str = "quote.offered";
+    /// The aggregator's timer: the request's deadline passed.
+    pub const QUOTE_DEADLINE: &str = "quote.deadline";
+    /// The composite result.
+    pub const QUOTE_AGGREGATED: &str = "quote.aggregated";
+    /// Source of requests.
+    pub const BUYER: &str = "eventkit.buyer";
+    /// Source of composite results.
+    pub const AGGREGATOR: &str = "eventkit.quote-aggregator";
+
+    /// When the gather is complete.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub enum Completion {
+        /// Every supplier asked has answered (or the deadline passed).
+        All,
+        /// The first `n` offers (or the deadline passed).
+        First {
+            /// How many.
+            n: usize,
+        },
+        /// Whatever has arrived at the deadline.
+        Deadline,
+    }
+
+    /// `quote.requested`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct QuoteRequested {
+        /// What to quote.
+        pub sku: String,
+        /// How many.
+        pub quantity: u32,
+        /// The suppliers asked.
+        pub suppliers: Vec<String>,
+        /// When the gather completes (default: the aggregator's configuration).
+        #[serde(default)]
+        pub completion: Option<Completion>,
+        /// Milliseconds after which the gather completes with what it has.
+        pub deadline_ms: u64,
+    }
+
+    /// `quote.offered`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct QuoteOffered {
+        /// Who offers.
+        pub supplier: String,
+        /// Total price, minor units.
+        pub price: i64,
+        /// Days to deliver.
+        pub lead_days: u32,
+    }
+
+    /// `quote.aggregated`: one composite result that names what is missing.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct QuoteAggregated {
+        /// What was quoted.
+        pub sku: String,
+        /// The offers received, cheapest first.
+        pub offers: Vec<QuoteOffered>,
+        /// Suppliers asked that did not answer in time.
+        pub missing: Vec<String>,
+        /// The policy that completed it.
+        pub completion: Completion,
+        /// Why it completed: `policy` (the policy was met) or `deadline`.
+        pub completed_by: String,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::orders::*;

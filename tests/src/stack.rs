@@ -163,23 +163,68 @@ impl Stack {
         self.envelope_ids_in("LedgerDlqUrl").await
     }
 
-    /// Envelope ids visible in the queue named by an output, read without hiding them.
+    /// Envelope ids visible in the queue named by an output, all of them, left visible.
     pub async fn envelope_ids_in(&self, queue_output: &str) -> anyhow::Result<Vec<String>> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(self.output(queue_output)?)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await?;
-        Ok(out
-            .messages()
+        Ok(self
+            .bodies_in(queue_output, |_| false)
+            .await?
             .iter()
-            .filter_map(|m| m.body())
             .filter_map(|b| eventkit::unwrap::from_sqs_body(b).ok())
             .map(|e| e.id)
             .collect())
+    }
+
+    /// Every visible message body in the queue named by an output. One receive returns at
+    /// most 10 messages (the same 10 each time when they stay visible), so a queue that
+    /// holds more, a DLQ after a few runs say, is read by hiding what was seen until the
+    /// queue answers empty; then each message `take` refused is made visible again at
+    /// once, and each it took is deleted. Returns the bodies seen.
+    pub async fn bodies_in(
+        &self,
+        queue_output: &str,
+        take: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<Vec<String>> {
+        let url = self.output(queue_output)?;
+        let (mut bodies, mut kept) = (Vec::new(), Vec::new());
+        for _ in 0..100 {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await?;
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                let (Some(body), Some(handle)) = (m.body(), m.receipt_handle()) else {
+                    continue;
+                };
+                if take(body) {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
+                } else {
+                    kept.push(handle.to_owned());
+                }
+                bodies.push(body.to_owned());
+            }
+        }
+        for handle in kept {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(&url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+        }
+        Ok(bodies)
     }
 
     /// Waits until the envelope `id` is in the ledger DLQ.
@@ -218,38 +263,18 @@ impl Stack {
         done: impl Fn(&[Envelope]) -> bool,
         deadline: Duration,
     ) -> anyhow::Result<Vec<Envelope>> {
-        let url = self.output(queue_output)?;
         let collected = std::sync::Mutex::new(Vec::new());
         wait_for(&format!("messages in {queue_output}"), deadline, || async {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .visibility_timeout(0)
-                .wait_time_seconds(1)
-                .send()
-                .await?;
-            for message in out.messages() {
-                let Some(envelope) = message
-                    .body()
-                    .and_then(|b| eventkit::unwrap::from_sqs_body(b).ok())
-                else {
-                    continue;
-                };
-                if mine(&envelope) {
-                    if let Some(handle) = message.receipt_handle() {
-                        self.sqs
-                            .delete_message()
-                            .queue_url(&url)
-                            .receipt_handle(handle)
-                            .send()
-                            .await?;
+            let mine_in =
+                |body: &str| eventkit::unwrap::from_sqs_body(body).is_ok_and(|e| mine(&e));
+            for body in self.bodies_in(queue_output, mine_in).await? {
+                if let Ok(envelope) = eventkit::unwrap::from_sqs_body(&body) {
+                    if mine(&envelope) {
+                        collected
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(envelope);
                     }
-                    collected
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(envelope);
                 }
             }
             let so_far = collected.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -335,22 +360,9 @@ impl Stack {
         deadline: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> anyhow::Result<()> {
-        let url = self.output(queue_output)?;
         wait_for(&format!("{what} in {queue_output}"), deadline, || async {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .visibility_timeout(0)
-                .send()
-                .await?;
-            Ok(out
-                .messages()
-                .iter()
-                .filter_map(|m| m.body())
-                .any(&matches)
-                .then_some(()))
+            let bodies = self.bodies_in(queue_output, |_| false).await?;
+            Ok(bodies.iter().any(|b| matches(b)).then_some(()))
         })
         .await
     }
@@ -471,40 +483,66 @@ impl Stack {
         ))
     }
 
+    /// Starts an execution of the state machine named by an output and waits for it to
+    /// end: its status, and its output (or `{"error", "cause"}` when it has none).
+    pub async fn execute(
+        &self,
+        state_machine_output: &str,
+        name: Option<&str>,
+        input: &Value,
+    ) -> anyhow::Result<(aws_sdk_sfn::types::ExecutionStatus, Value)> {
+        let started = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(self.output(state_machine_output)?)
+            .set_name(name.map(str::to_owned))
+            .input(input.to_string())
+            .send()
+            .await?;
+        let arn = started.execution_arn().to_owned();
+        wait_for(
+            &format!("{state_machine_output} execution {arn} to end"),
+            Duration::from_secs(60),
+            || async {
+                let d = self
+                    .sfn
+                    .describe_execution()
+                    .execution_arn(&arn)
+                    .send()
+                    .await?;
+                if d.status() == &aws_sdk_sfn::types::ExecutionStatus::Running {
+                    return Ok(None);
+                }
+                let result = match d.output() {
+                    Some(out) => serde_json::from_str(out)?,
+                    None => json!({"error": d.error(), "cause": d.cause()}),
+                };
+                Ok(Some((d.status().clone(), result)))
+            },
+        )
+        .await
+    }
+
+    /// Like [`Stack::execute`], for an execution that must succeed: its output.
+    pub async fn execute_ok(
+        &self,
+        state_machine_output: &str,
+        name: Option<&str>,
+        input: &Value,
+    ) -> anyhow::Result<Value> {
+        match self.execute(state_machine_output, name, input).await? {
+            (aws_sdk_sfn::types::ExecutionStatus::Succeeded, output) => Ok(output),
+            (other, output) => {
+                anyhow::bail!("{state_machine_output} execution ended {other:?}: {output}")
+            }
+        }
+    }
+
     /// Redrives the DLQ through the stack's runbook state machine (SQS message move task)
     /// and waits for the execution to succeed.
     pub async fn redrive_dlq(&self) -> anyhow::Result<()> {
-        let arn = self.output("LedgerRedriveStateMachineArn")?;
-        let execution = self
-            .sfn
-            .start_execution()
-            .state_machine_arn(arn)
-            .send()
-            .await?;
-        let execution_arn = execution.execution_arn().to_owned();
-        let status = wait_for(
-            "the redrive execution to finish",
-            Duration::from_secs(60),
-            || async {
-                let out = self
-                    .sfn
-                    .describe_execution()
-                    .execution_arn(&execution_arn)
-                    .send()
-                    .await?;
-                Ok(
-                    (out.status() != &aws_sdk_sfn::types::ExecutionStatus::Running)
-                        .then(|| (out.status().clone(), out.cause().map(str::to_owned))),
-                )
-            },
-        )
-        .await?;
-        match status {
-            (aws_sdk_sfn::types::ExecutionStatus::Succeeded, _) => Ok(()),
-            (other, cause) => anyhow::bail!(
-                "redrive execution ended {other:?}: {}",
-                cause.unwrap_or_default()
-            ),
-        }
+        self.execute_ok("LedgerRedriveStateMachineArn", None, &json!({}))
+            .await
+            .map(drop)
     }
 }

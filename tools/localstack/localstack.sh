@@ -322,6 +322,10 @@ host_up() {
     #   PROVIDER_OVERRIDE_DYNAMODB(STREAMS)=moto, LAMBDA_RUNTIME_EXECUTOR=process: the plugin
     #                         (defaults; a value already in the environment wins). Any other
     #                         LocalStack variable in the caller's environment is passed through.
+    #   LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1: an SQS event source
+    #                         mapping on AWS long-polls and picks a message up at once;
+    #                         LocalStack's backs off to 10 s on an empty queue, so a request
+    #                         and its reply could take 20 s where AWS takes well under one.
     (
         cd "$STATE_DIR"
         export GATEWAY_LISTEN="127.0.0.1:$PORT"
@@ -342,6 +346,7 @@ host_up() {
         export PROVIDER_OVERRIDE_DYNAMODB="${PROVIDER_OVERRIDE_DYNAMODB:-moto}"
         export PROVIDER_OVERRIDE_DYNAMODBSTREAMS="${PROVIDER_OVERRIDE_DYNAMODBSTREAMS:-moto}"
         export LAMBDA_RUNTIME_EXECUTOR="${LAMBDA_RUNTIME_EXECUTOR:-process}"
+        export LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC="${LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC:-1}"
         export "$(instance_marker)"
         # setsid: own session and process group. subreaper.py: orphaned descendants (e.g.
         # helpers a Lambda bootstrap detached) are re-parented to it, and it stops them all

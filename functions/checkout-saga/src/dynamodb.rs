@@ -26,13 +26,6 @@ impl DynamoOrders {
     }
 }
 
-fn store(operation: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError {
-        operation,
-        source: Box::new(e),
-    }
-}
-
 #[async_trait]
 impl Orders for DynamoOrders {
     async fn transition(
@@ -76,7 +69,7 @@ impl Orders for DynamoOrders {
                         Transition::Blocked(current)
                     })
                 }
-                _ => Err(store("transition", e)),
+                _ => Err(StoreError::new("transition", e)),
             },
         }
     }
@@ -93,7 +86,7 @@ impl Orders for DynamoOrders {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| store("attempt", e))?;
+            .map_err(|e| StoreError::new("attempt", e))?;
         Ok(out
             .attributes()
             .and_then(|a| a.get(&format!("attempts_{step}")))

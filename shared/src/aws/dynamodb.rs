@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
-use super::boxed;
 use crate::idempotency::ordering::{
     Applied, InSequence, SequencedStore, Version, VersionedStateStore,
 };
@@ -58,10 +57,27 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn err(operation: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError {
-        operation,
-        source: boxed(e),
+/// The outcome of a put conditioned on `attribute_not_exists(pk)`: `true` when it created
+/// the item, `false` when one was already there; any other failure is a [`StoreError`]
+/// named `operation`.
+pub fn created<O, R>(
+    result: Result<O, aws_sdk_dynamodb::error::SdkError<PutItemError, R>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::new(operation, e)),
     }
 }
 
@@ -121,7 +137,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                     })?;
                     Ok(PutOutcome::Exists(existing))
                 }
-                _ => Err(err("put", e)),
+                _ => Err(StoreError::new("put", e)),
             },
         }
     }
@@ -148,7 +164,10 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 .expression_attribute_names("#validation", attr::VALIDATION)
                 .expression_attribute_values(":validation", s(v));
         }
-        update.send().await.map_err(|e| err("complete", e))?;
+        update
+            .send()
+            .await
+            .map_err(|e| StoreError::new("complete", e))?;
         Ok(())
     }
 
@@ -159,7 +178,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .key(attr::ID, s(key))
             .send()
             .await
-            .map_err(|e| err("delete", e))?;
+            .map_err(|e| StoreError::new("delete", e))?;
         Ok(())
     }
 }
@@ -218,7 +237,7 @@ impl VersionedStateStore for DynamoStateStore {
                         .unwrap_or(version);
                     Ok(Applied::Stale { current })
                 }
-                _ => Err(err("apply_if_newer", e)),
+                _ => Err(StoreError::new("apply_if_newer", e)),
             },
         }
     }
@@ -356,7 +375,7 @@ impl SequencedStore for DynamoSequencedStore {
                         InSequence::Gap { current }
                     })
                 }
-                _ => Err(err("apply_in_sequence", e)),
+                _ => Err(StoreError::new("apply_in_sequence", e)),
             },
         }
     }
@@ -383,6 +402,6 @@ pub fn outbox_put(
     if let Some(subject) = &envelope.subject {
         put = put.item("subject", s(subject));
     }
-    let put = put.build().map_err(|e| err("outbox_put", e))?;
+    let put = put.build().map_err(|e| StoreError::new("outbox_put", e))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }

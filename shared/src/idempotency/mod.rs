@@ -131,6 +131,19 @@ pub struct StoreError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+impl StoreError {
+    /// `operation` failed because of `source` (an SDK error, say).
+    pub fn new(
+        operation: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError {
+            operation,
+            source: Box::new(source),
+        }
+    }
+}
+
 /// Persistence for idempotency records.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {

@@ -12,6 +12,8 @@ mod front_door;
 mod notification_vs_state_transfer;
 mod orchestrated_saga;
 mod point_to_point;
+mod request_reply;
+mod scatter_gather;
 mod sender_router;
 mod transactional_outbox;
 

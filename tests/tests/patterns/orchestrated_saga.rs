@@ -10,7 +10,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use eventkit_contracts::checkout::Checkout;
 use eventkit_contracts::orders::Line;
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
+use eventkit_e2e::unique;
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -36,36 +36,13 @@ pub fn checkout(faults: &[(&str, &str)]) -> Checkout {
 /// error, the item of each participant's table).
 async fn run(stack: &Stack, checkout: &Checkout) -> anyhow::Result<(ExecutionStatus, Value)> {
     let input = json!({"checkout": checkout, "correlation_id": unique("corr-saga")});
-    let started = stack
-        .sfn
-        .start_execution()
-        .state_machine_arn(stack.output("CheckoutSagaStateMachineArn")?)
-        .name(&checkout.order_id)
-        .input(input.to_string())
-        .send()
-        .await?;
-    let arn = started.execution_arn().to_owned();
-    wait_for(
-        &format!("saga {} to end", checkout.order_id),
-        DEADLINE,
-        || async {
-            let d = stack
-                .sfn
-                .describe_execution()
-                .execution_arn(&arn)
-                .send()
-                .await?;
-            if d.status() == &ExecutionStatus::Running {
-                return Ok(None);
-            }
-            let result = match d.output() {
-                Some(out) => serde_json::from_str(out)?,
-                None => json!({"error": d.error(), "cause": d.cause()}),
-            };
-            Ok(Some((d.status().clone(), result)))
-        },
-    )
-    .await
+    stack
+        .execute(
+            "CheckoutSagaStateMachineArn",
+            Some(&checkout.order_id),
+            &input,
+        )
+        .await
 }
 
 /// (status, counts by status reached) of an order in a participant's table.
