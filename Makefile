@@ -45,12 +45,16 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy cfn-lint infra infra-check
-lint: fmt-check clippy infra-check cfn-lint ## formatting, clippy -D warnings, template drift, cfn-lint
+.PHONY: lint fmt-check clippy doc publish-check cfn-lint infra infra-check
+lint: fmt-check clippy doc infra-check cfn-lint publish-check ## formatting, clippy, rustdoc, template drift, cfn-lint, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+doc: ## the crates' documentation, warnings denied
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+publish-check: ## the eventkit crate packages and builds on its own, as a dependency of other projects would
+	cargo publish --dry-run -p eventkit --allow-dirty -q
 cfn-lint:
 	$(LOCALSTACK) install
 	$(VENV)/bin/cfn-lint infra/template.yaml
@@ -62,11 +66,12 @@ infra-check:
 	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
 
-.PHONY: test unit-test e2e-test executor-test patterns-test compat-venv
-test: lint unit-test e2e-test executor-test patterns-test ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern
+.PHONY: test unit-test e2e-test executor-test patterns-test readme-test compat-venv
+test: ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern, the README's commands; ends with each stage's time
+	tools/dev/stages.sh lint unit-test e2e-test executor-test patterns-test readme-test
 unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalStack)
 	cargo test --workspace --exclude eventkit-e2e
-	cargo test -p eventkit-e2e --test tidy
+	cargo test -p eventkit-e2e --test tidy --test readme
 e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge; Powertools peer
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library --test compat
 compat-venv: build/compat-venv/.stamp ## Powertools for AWS Lambda (Python), the idempotency peer, from its lock
@@ -80,7 +85,9 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 32
+readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
+	cargo test -p eventkit-e2e --test readme -- --ignored --nocapture
 
 # ---- deploy and run -------------------------------------------------------------------
 .PHONY: deploy-local demo invoke bench
@@ -89,13 +96,24 @@ deploy-local: localstack-up ## build the functions and deploy infra/template.yam
 	PYTHON=$(VENV)/bin/python ENDPOINT=$(ENDPOINT) STACK=$(STACK) PARAMETERS="$(LOCAL_PARAMETERS)" tools/deploy/deploy-local.sh
 demo: deploy-local ## the main job: LocalStack up, topology deployed, events through it
 	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin demo
-FN ?= p2p-consumer
-EVENT ?= events/$(FN)/sqs-eventbridge-batch.json
 invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer EVENT=events/...
-	@test -f build/stack-outputs.env || { echo "no deployed stack: run 'make deploy-local' first" >&2; exit 1; }
+	@test -f build/stack-outputs.env || { echo "invoke: no deployed stack: run 'make deploy-local' first" >&2; exit 1; }
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "invoke: say what: make invoke FN=<deployed name, e.g. p2p-consumer> EVENT=events/<dir>/<file>.json" >&2; exit 2; }
+	@test -f "$(EVENT)" || { echo "invoke: no event file $(EVENT)" >&2; exit 2; }
 	$(LOCAL_AWS) $(VENV)/bin/aws --endpoint-url $(ENDPOINT) lambda invoke --function-name $(STACK)-$(FN) \
 	  --payload fileb://$(EVENT) --log-type Tail build/invoke-$(FN).json \
 	  --query LogResult --output text | base64 -d; echo; cat build/invoke-$(FN).json; echo
+# ---- the developer's loop ---------------------------------------------------------------
+.PHONY: watch local-invoke new-function
+watch: ## run one function on the host, rebuilt on change, with its deployed settings: make watch FN=p2p-consumer [DEPLOYED=<name>]
+	@tools/deploy/install-tools.sh >/dev/null
+	FN="$(FN)" DEPLOYED="$(DEPLOYED)" PYTHON=$(VENV)/bin/python tools/dev/watch.sh
+local-invoke: ## send a sample event to the function `make watch` runs: make local-invoke FN=p2p-consumer EVENT=events/...
+	FN="$(FN)" EVENT="$(EVENT)" tools/dev/local-invoke.sh
+new-function: ## scaffold a pattern function on the router: make new-function NAME=my-consumer
+	@tools/deploy/install-tools.sh >/dev/null
+	NAME="$(NAME)" tools/dev/new-function.sh
+
 bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips) and an idempotent batch vs Powertools on LocalStack
 	cargo bench -p eventkit
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin idempotency-bench

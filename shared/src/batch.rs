@@ -7,6 +7,31 @@
 //! failure stops the batch and every later record is reported failed (or, with
 //! [`FifoMode::SkipFailedGroup`], only later records of the same message group). A
 //! malformed record or a panicking handler fails alone.
+//!
+//! ```
+//! use aws_lambda_events::event::sqs::SqsEvent;
+//! use eventkit::batch::{process_batch, BatchOptions, RecordError};
+//! use serde_json::json;
+//!
+//! # tokio_test(async {
+//! let batch: SqsEvent = serde_json::from_value(json!({"Records": [
+//!     {"messageId": "m-1", "body": "5"},
+//!     {"messageId": "m-2", "body": "five"},
+//!     {"messageId": "m-3", "body": "7"},
+//! ]})).unwrap();
+//! let response = process_batch(batch, BatchOptions::default(), |message| async move {
+//!     let body = message.body.unwrap_or_default();
+//!     body.parse::<i64>().map(drop).map_err(|e| RecordError(format!("`{body}`: {e}")))
+//! })
+//! .await;
+//! // Only m-2 goes back to the queue (and, after maxReceiveCount, to its DLQ).
+//! let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+//! assert_eq!(failed, ["m-2"]);
+//! # });
+//! # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -13,6 +13,31 @@
 //! * **Envelopes on other transports** (EventBridge, Lambda async, SNS, Step Functions) —
 //!   the envelope's `data` moves to S3 as JSON and the CloudEvents `dataref` extension
 //!   attribute holds `s3://bucket/key`; every routing attribute stays on the message.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use eventkit::claim_check::{ClaimCheck, MemoryPayloadStore, Offload};
+//! use eventkit::Envelope;
+//! use serde_json::json;
+//!
+//! # tokio_test(async {
+//! // S3PayloadStore (crate::aws::s3) in a function; memory here.
+//! let store = Arc::new(MemoryPayloadStore::default());
+//! let claim_check = ClaimCheck::new(store.clone(), "claim-checks", Offload::Above(256 * 1024));
+//! let big = Envelope::new("docs", "document.received", json!({"text": "x".repeat(300_000)}));
+//!
+//! let sent = claim_check.check_in(big.clone(), 0).await.unwrap();
+//! assert!(sent.data.is_none() && sent.dataref.as_deref().unwrap().starts_with("s3://claim-checks/"));
+//! assert_eq!(store.len(), 1);
+//!
+//! let mut received = sent;
+//! claim_check.redeem(&mut received).await.unwrap();
+//! assert_eq!(received.data, big.data);
+//! # });
+//! # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 use std::sync::Arc;
 

@@ -6,6 +6,26 @@
 //! Extension attributes the kit does not know are kept in [`Envelope::extensions`] and
 //! written back unchanged.
 //!
+//! ```
+//! use eventkit::Envelope;
+//! use serde_json::json;
+//!
+//! let placed = Envelope::new("shop", "order.placed", json!({"order_id": "o-1"}));
+//! // The next event in the conversation keeps the correlation id and names its cause.
+//! let reserved = placed.caused("inventory", "stock.reserved", json!({"order_id": "o-1"}));
+//! assert_eq!(reserved.correlation_id, placed.correlation_id);
+//! assert_eq!(reserved.causation_id.as_deref(), Some(placed.id.as_str()));
+//!
+//! // On the wire: CloudEvents 1.0 structured JSON, the kit's ids as extension attributes.
+//! let wire = reserved.to_json();
+//! assert!(wire.contains(r#""specversion":"1.0""#) && wire.contains(r#""causationid""#));
+//! assert_eq!(Envelope::from_json(&wire).unwrap(), reserved);
+//!
+//! // Bad input names what is wrong.
+//! let err = Envelope::<serde_json::Value>::from_json(r#"{"specversion": "1.0", "id": "e-1"}"#).unwrap_err();
+//! assert!(err.to_string().contains("source"), "{err}");
+//! ```
+//!
 //! [CloudEvents 1.0 JSON]: https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/formats/json-format.md
 
 use chrono::{DateTime, SecondsFormat, Utc};

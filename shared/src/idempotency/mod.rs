@@ -7,6 +7,36 @@
 //! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) and replays its stored response, or
 //! fails with [`IdempotencyError::AlreadyInProgress`] so the message is retried later. A
 //! handler error deletes the `INPROGRESS` record so a retry can run.
+//!
+//! ```
+//! use eventkit::idempotency::{Idempotency, IdempotencyConfig, MemoryIdempotencyStore};
+//! use eventkit::Envelope;
+//! use serde_json::json;
+//!
+//! # tokio_test(async {
+//! // DynamoIdempotencyStore (crate::aws::dynamodb) in a function; memory here.
+//! let idempotency = Idempotency::new(
+//!     MemoryIdempotencyStore::default(),
+//!     IdempotencyConfig::for_handler("post_entry"),
+//! );
+//! let entry = Envelope::new("bank", "ledger.entry.posted", json!({"amount": 5}));
+//! let mut effects = 0;
+//! for _delivery in 0..2 {
+//!     let outcome = idempotency
+//!         .run_envelope(&entry, None, || async {
+//!             effects += 1;
+//!             Ok::<_, std::io::Error>(json!({"balance": 5}))
+//!         })
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(outcome.into_inner(), json!({"balance": 5}));
+//! }
+//! assert_eq!(effects, 1, "the duplicate delivery replayed the stored response");
+//! # });
+//! # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 pub mod hash;
 mod memory;

@@ -1,0 +1,179 @@
+//! The README's commands, run as written. Every ```sh block the README marks with
+//! `<!-- readme-test -->` runs from the repository root against the deployed stack (after
+//! `make deploy-local`); a block marked `<!-- readme-test: scratch -->` runs in a scratch
+//! copy of the workspace (it creates files), sharing this workspace's `target/` and
+//! `build/` so nothing is compiled or installed twice. Each block runs under
+//! `bash -euo pipefail`: the first command that fails fails the test, with its output.
+//! Blocks that need a real AWS account (`sam deploy`) are not marked.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Block {
+    line: usize,
+    scratch: bool,
+    script: String,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn marked_blocks(readme: &str) -> Vec<Block> {
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut blocks = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let scratch = match line.trim() {
+            "<!-- readme-test -->" => false,
+            "<!-- readme-test: scratch -->" => true,
+            _ => continue,
+        };
+        assert_eq!(
+            lines.get(i + 1).map(|l| l.trim()),
+            Some("```sh"),
+            "README.md:{}: a readme-test mark must sit right above a ```sh block",
+            i + 1
+        );
+        let body: Vec<&str> = lines[i + 2..]
+            .iter()
+            .take_while(|l| l.trim() != "```")
+            .copied()
+            .collect();
+        blocks.push(Block {
+            line: i + 3,
+            scratch,
+            script: body.join("\n"),
+        });
+    }
+    blocks
+}
+
+/// Runs `script` in `dir` in its own process group, which is killed afterwards (a block may
+/// start a watcher in the background); `Err` with the output when it fails or times out.
+fn run(
+    script: &str,
+    dir: &Path,
+    env: &[(&str, String)],
+    limit: Duration,
+) -> Result<String, String> {
+    let log = tempfile_path("readme-block.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new("setsid")
+        .args(["bash", "-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("setsid and bash are on the PATH");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &format!("-{}", child.id())])
+        .status();
+    let _ = child.wait();
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    match status {
+        Some(s) if s.success() => Ok(output),
+        Some(s) => Err(format!("exited {s}:\n{output}")),
+        None => Err(format!("still running after {limit:?}:\n{output}")),
+    }
+}
+
+fn tempfile_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("eventkit-{}-{name}", std::process::id()))
+}
+
+/// The workspace as git sees it (tracked and untracked-but-not-ignored files), copied;
+/// `build/` links to this workspace's tools.
+fn scratch_copy() -> PathBuf {
+    let root = root();
+    let dir = tempfile_path("scratch");
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("git");
+    for file in files.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(file).unwrap());
+        let (from, to) = (root.join(rel), dir.join(rel));
+        if from.is_file() {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(root.join("build"), dir.join("build")).unwrap();
+    dir
+}
+
+#[test]
+fn the_readme_marks_its_runnable_blocks() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let blocks = marked_blocks(&readme);
+    assert!(
+        blocks
+            .iter()
+            .any(|b| !b.scratch && b.script.contains("make watch")),
+        "the development loop is marked"
+    );
+    assert!(
+        blocks
+            .iter()
+            .any(|b| b.scratch && b.script.contains("make new-function")),
+        "scaffolding is marked"
+    );
+}
+
+#[test]
+#[ignore = "needs the deployed stack: make readme-test"]
+fn every_marked_readme_block_runs_as_written() {
+    let root = root();
+    assert!(
+        root.join("build/stack-outputs.env").exists(),
+        "no deployed stack: run `make deploy-local` first (or `make readme-test`)"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut failures = Vec::new();
+    for block in marked_blocks(&readme) {
+        let (dir, env) = if block.scratch {
+            (
+                scratch_copy(),
+                vec![(
+                    "CARGO_TARGET_DIR",
+                    root.join("target").display().to_string(),
+                )],
+            )
+        } else {
+            (root.clone(), vec![])
+        };
+        let started = Instant::now();
+        match run(&block.script, &dir, &env, Duration::from_secs(900)) {
+            Ok(_) => eprintln!("README.md:{}: ran in {:.0?}", block.line, started.elapsed()),
+            Err(e) => failures.push(format!("README.md:{}: {e}", block.line)),
+        }
+        if block.scratch {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
