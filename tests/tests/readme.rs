@@ -177,3 +177,59 @@ fn every_marked_readme_block_runs_as_written() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Runs a `tools/dev` script with `env`; its exit code and stderr.
+fn dev_script(script: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg(root().join("tools/dev").join(script))
+        .envs(env.iter().copied())
+        .output()
+        .expect("bash");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_loop_refuses_bad_input_with_a_one_line_fix() {
+    let (code, err) = dev_script("new-function.sh", &[("NAME", "Order Audit")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is not a name the kit takes") && err.contains("NAME=order-audit"),
+        "{err}"
+    );
+    let (code, err) = dev_script("new-function.sh", &[("NAME", "p2p-consumer")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("functions/p2p-consumer already exists"),
+        "{err}"
+    );
+
+    let (code, err) = dev_script(
+        "local-invoke.sh",
+        &[
+            ("FN", "p2p-consumer"),
+            ("EVENT", "events/p2p-consumer/no-such.json"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no event file events/p2p-consumer/no-such.json")
+            && err.contains("sqs-open-and-post.json"),
+        "{err}"
+    );
+    let (code, err) = dev_script("local-invoke.sh", &[("FN", "p2p-consumer")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("say which event"), "{err}");
+
+    let (code, err) = dev_script("watch.sh", &[("FN", "no-such-function")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no function crate `no-such-function`") && err.contains("p2p-consumer"),
+        "{err}"
+    );
+    let (code, err) = dev_script("watch.sh", &[("FN", "")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("say which function"), "{err}");
+}

@@ -11,8 +11,6 @@ import os
 import re
 import sys
 
-import boto3
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -53,6 +51,8 @@ def main():
         names = [suffix]
     elif len(names) > 1:
         fail(f"`{binary}` is deployed {len(names)} times ({', '.join(names)}): say which with DEPLOYED=<one of them>")
+    import boto3  # after the checks above, which need no AWS
+
     client = boto3.client("lambda", endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
     try:
         config = client.get_function_configuration(FunctionName=f"{stack}-{names[0]}")

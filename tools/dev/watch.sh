@@ -11,6 +11,7 @@ FN="${FN:-}"
 [ -n "$FN" ] || { echo "watch: say which function: make watch FN=<crate under functions/>" >&2; exit 2; }
 mkdir -p build/env
 python="${PYTHON:-build/venv/bin/python}"
+[ -x "$python" ] || python=python3   # the checks before any AWS call need no venv
 "$python" tools/dev/function-env.py "$FN" "${DEPLOYED:-}" >"build/env/$FN.env.tmp"
 mv "build/env/$FN.env.tmp" "build/env/$FN.env"
 echo "watch: $FN with the deployed settings in build/env/$FN.env; invoke with: make local-invoke FN=$FN EVENT=<file>" >&2
