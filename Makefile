@@ -86,6 +86,7 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 32
+	$(LOCAL_AWS) cargo test -p eventkit-cli --test dlq -- --ignored
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
 	cargo test -p eventkit-e2e --test readme -- --ignored --nocapture
 

@@ -6,6 +6,7 @@
 //! * [`fetch`] — the conversation's events from the audit log and its failures from the
 //!   functions' logs (CloudWatch Logs).
 
+pub mod dlq;
 pub mod fetch;
 pub mod stack;
 pub mod trace;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use eventkit_cli::fetch;
 use eventkit_cli::stack::Stack;
+use eventkit_cli::{dlq, fetch};
 
 /// The operator's command line for an eventkit stack.
 #[derive(Parser)]
@@ -44,6 +44,50 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
+    /// Puts the envelopes of a sample file on the stack's bus: an envelope, an EventBridge
+    /// event, or an SQS batch of envelopes (the files under events/).
+    Publish {
+        /// The file.
+        #[arg(long)]
+        file: String,
+    },
+    /// Dead-letter queues: list, peek, redrive, purge.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Every dead-letter queue of the stack, with its depth and its oldest message's age.
+    List,
+    /// What waits in a DLQ: type, id, correlation id, receive count, and the reason the
+    /// consumer logged. Messages stay in the queue.
+    Peek {
+        /// The DLQ (its name from `dlq list`, or its URL).
+        queue: String,
+        /// Read at most this many messages.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Moves messages back to the queue that sends to this DLQ, once the fault is fixed.
+    Redrive {
+        /// The DLQ (its name from `dlq list`, or its URL).
+        queue: String,
+        /// Only envelopes of this type.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Count what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Deletes every message of a DLQ.
+    Purge {
+        /// The DLQ (its name from `dlq list`, or its URL).
+        queue: String,
+        /// Yes, delete them.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,6 +106,38 @@ async fn main() -> anyhow::Result<()> {
         None => Stack::describe(&aws_sdk_cloudformation::Client::new(&config), &cli.stack).await?,
     };
     match cli.command {
+        Command::Publish { file } => {
+            let envelopes = envelopes_in(&file)?;
+            let bus = stack.output("BusName")?;
+            let publisher = eventkit::aws::eventbridge::EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(&config),
+                bus,
+            );
+            eventkit::publish::Publisher::publish(&publisher, &envelopes)
+                .await
+                .with_context(|| format!("publishing {} envelope(s) to {bus}", envelopes.len()))?;
+            for e in &envelopes {
+                println!(
+                    "published {} id={} correlation={}",
+                    e.event_type, e.id, e.correlation_id
+                );
+            }
+        }
+        Command::Dlq(command) => {
+            let queues = match &cli.outputs {
+                Some(_) => stack.output_queues(),
+                None => {
+                    eventkit_cli::stack::queues(
+                        &aws_sdk_cloudformation::Client::new(&config),
+                        &stack.name,
+                    )
+                    .await?
+                }
+            };
+            let sqs = aws_sdk_sqs::Client::new(&config);
+            let dlqs = dlq::find(&sqs, &queues).await?;
+            dlq_command(command, &sqs, &config, &stack, &dlqs).await?;
+        }
         Command::Trace {
             correlation_id,
             format,
@@ -94,4 +170,142 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn dlq_command(
+    command: DlqCommand,
+    sqs: &aws_sdk_sqs::Client,
+    config: &aws_config::SdkConfig,
+    stack: &Stack,
+    dlqs: &[dlq::Dlq],
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let age = |sent: Option<chrono::DateTime<chrono::Utc>>| {
+        sent.map(|t| format!("{}s", (now - t).num_seconds()))
+            .unwrap_or_else(|| "-".into())
+    };
+    match command {
+        DlqCommand::List => {
+            println!("{:<36} {:>6} {:>10}  redrives to", "dlq", "depth", "oldest");
+            for d in dlqs {
+                let oldest = if d.depth > 0 {
+                    dlq::peek(sqs, &d.url, 100)
+                        .await?
+                        .iter()
+                        .filter_map(|p| p.sent)
+                        .min()
+                } else {
+                    None
+                };
+                let sources: Vec<&str> = d
+                    .sources
+                    .iter()
+                    .map(|s| s.rsplit('/').next().unwrap_or(s))
+                    .collect();
+                println!(
+                    "{:<36} {:>6} {:>10}  {}",
+                    d.name,
+                    d.depth,
+                    age(oldest),
+                    sources.join(", ")
+                );
+            }
+        }
+        DlqCommand::Peek { queue, max } => {
+            let d = dlq::pick(dlqs, &queue)?;
+            let parked = dlq::peek(sqs, &d.url, max).await?;
+            let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+            for p in &parked {
+                let reason = match (&p.correlation_id, &p.id) {
+                    (Some(c), Some(id)) => fetch::failures(&logs, &stack.name, c)
+                        .await?
+                        .into_iter()
+                        .filter(|f| f.event_id.as_deref() == Some(id))
+                        .map(|f| format!("{}: {}", f.function, f.error))
+                        .next_back(),
+                    _ => None,
+                };
+                println!(
+                    "{}  {}  id={}  correlation={}  received={}  age={}\n    reason: {}",
+                    p.message_id,
+                    p.event_type.as_deref().unwrap_or("(not an envelope)"),
+                    p.id.as_deref().unwrap_or("-"),
+                    p.correlation_id.as_deref().unwrap_or("-"),
+                    p.receive_count,
+                    age(p.sent),
+                    reason
+                        .or_else(|| p.body.clone().map(|b| format!("body: {b}")))
+                        .unwrap_or_else(|| "none logged".into()),
+                );
+            }
+            println!("{} message(s) in {}", parked.len(), d.name);
+        }
+        DlqCommand::Redrive {
+            queue,
+            event_type,
+            dry_run,
+        } => {
+            let d = dlq::pick(dlqs, &queue)?;
+            let [source] = d.sources.as_slice() else {
+                anyhow::bail!(
+                    "{} has {} source queues ({}); no redrive target to choose: move them with the SQS console or `aws sqs start-message-move-task --destination-arn`",
+                    d.name,
+                    d.sources.len(),
+                    d.sources.join(", ")
+                );
+            };
+            let total = d.depth.max(1);
+            let n = dlq::redrive(sqs, &d.url, source, event_type.as_deref(), dry_run, |n| {
+                eprint!(
+                    "\r{} {n}/~{total}",
+                    if dry_run { "counted" } else { "moved" }
+                );
+            })
+            .await?;
+            eprintln!();
+            println!(
+                "{} {n} message(s) from {} to {source}",
+                if dry_run { "would move" } else { "moved" },
+                d.name
+            );
+        }
+        DlqCommand::Purge { queue, yes } => {
+            let d = dlq::pick(dlqs, &queue)?;
+            anyhow::ensure!(
+                yes,
+                "purging deletes the {} message(s) of {} for good: add --yes",
+                d.depth,
+                d.name
+            );
+            dlq::purge(sqs, &d.url).await?;
+            println!("purged {}", d.name);
+        }
+    }
+    Ok(())
+}
+
+/// The envelopes of a sample file: an envelope, an EventBridge event, or an SQS batch.
+fn envelopes_in(file: &str) -> anyhow::Result<Vec<eventkit::Envelope>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{file} is not JSON"))?;
+    let bodies: Vec<serde_json::Value> = match value.get("Records").and_then(|r| r.as_array()) {
+        Some(records) => records
+            .iter()
+            .map(|r| {
+                let body = r["body"].as_str().unwrap_or_default();
+                serde_json::from_str(body)
+                    .with_context(|| format!("{file}: a record body is not JSON"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        None => vec![value],
+    };
+    bodies
+        .into_iter()
+        .map(|b| {
+            eventkit::unwrap::from_json_value(b).with_context(|| {
+                format!("{file}: not an envelope, an EventBridge event carrying one, or an SQS batch of them")
+            })
+        })
+        .collect()
 }

@@ -109,3 +109,50 @@ impl Stack {
             })
     }
 }
+
+/// The stack's SQS queues, URL by logical id (`ListStackResources`).
+pub async fn queues(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<HashMap<String, String>, StackError> {
+    let mut queues = HashMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cfn
+            .list_stack_resources()
+            .stack_name(stack)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| StackError::Unreachable {
+                stack: stack.to_owned(),
+                reason: aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        for r in page.stack_resource_summaries() {
+            if r.resource_type() == Some("AWS::SQS::Queue") {
+                if let (Some(id), Some(url)) = (r.logical_resource_id(), r.physical_resource_id()) {
+                    queues.insert(id.to_owned(), url.to_owned());
+                }
+            }
+        }
+        match page.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return Ok(queues),
+        }
+    }
+}
+
+impl Stack {
+    /// The queues named by the outputs (keys ending in `Url` whose value is a queue URL),
+    /// for a stack read from a file.
+    pub fn output_queues(&self) -> HashMap<String, String> {
+        self.outputs
+            .iter()
+            .filter(|(k, v)| {
+                k.ends_with("Url") && v.contains("/queue")
+                    || k.ends_with("Url") && v.contains("sqs.")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}

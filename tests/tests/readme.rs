@@ -81,8 +81,16 @@ fn run(
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    // Ask a watcher the block left running to stop (as Ctrl-C would), then make sure.
+    let group = format!("-{}", child.id());
     let _ = Command::new("kill")
-        .args(["-TERM", &format!("-{}", child.id())])
+        .args(["-INT", &group])
+        .stderr(Stdio::null())
+        .status();
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = Command::new("kill")
+        .args(["-KILL", &group])
+        .stderr(Stdio::null())
         .status();
     let _ = child.wait();
     let output = std::fs::read_to_string(&log).unwrap_or_default();
@@ -133,8 +141,8 @@ fn the_readme_marks_its_runnable_blocks() {
     assert!(
         blocks
             .iter()
-            .any(|b| !b.scratch && b.script.contains("make watch")),
-        "the development loop is marked"
+            .any(|b| !b.scratch && b.script.contains("dlq list")),
+        "the on-call walk-through is marked"
     );
     assert!(
         blocks

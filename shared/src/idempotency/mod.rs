@@ -162,15 +162,39 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    /// `operation` failed because of `source` (an SDK error, say).
+    /// `operation` failed because of `source` (an SDK error, say). The AWS SDK's errors
+    /// print only "service error" themselves: the message keeps the whole chain (service
+    /// code and message), which is what a reader of the log needs.
     pub fn new(
         operation: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
+        let mut text = source.to_string();
+        let mut next = source.source();
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
         StoreError {
             operation,
-            source: Box::new(source),
+            source: Box::new(Chained(text, Box::new(source))),
         }
+    }
+}
+
+#[derive(Debug)]
+struct Chained(String, Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for Chained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Chained {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.1.as_ref())
     }
 }
 
