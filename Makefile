@@ -10,9 +10,10 @@ TOOLS_VENV := build/tools-venv
 export PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
 ENDPOINT ?= http://127.0.0.1:4566
 STACK ?= eventkit
-# Local stacks retry failed records after 4 s instead of 70 s, so a poison message reaches
-# its DLQ (3 receives) in seconds; the function timeout stays below it.
-LOCAL_PARAMETERS ?= FunctionTimeout=3 QueueVisibilityTimeout=4
+# Local stacks retry failed records after 7 s instead of 70 s, so a poison message reaches
+# its DLQ (3 receives) in seconds; the function timeout stays below it, with room for a
+# cold start while every pattern test runs at once on 2 cores (3 s was not enough).
+LOCAL_PARAMETERS ?= FunctionTimeout=6 QueueVisibilityTimeout=7
 # The e2e crate reads these; LocalStack ignores the credentials' values.
 LOCAL_AWS := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 LOCALSTACK_ENDPOINT=$(ENDPOINT)
 
@@ -85,7 +86,7 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 32
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test -p eventkit-cli --test dlq -- --ignored
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
 	cargo test -p eventkit-e2e --test readme -- --ignored --nocapture
