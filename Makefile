@@ -46,8 +46,8 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy doc publish-check cfn-lint infra infra-check
-lint: fmt-check clippy doc infra-check cfn-lint publish-check ## formatting, clippy, rustdoc, template drift, cfn-lint, a publishable crate
+.PHONY: lint fmt-check clippy doc publish-check cfn-lint infra infra-check contracts contracts-check
+lint: fmt-check clippy doc infra-check contracts-check cfn-lint publish-check ## formatting, clippy, rustdoc, template and AsyncAPI drift, cfn-lint, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
@@ -66,6 +66,16 @@ infra-check:
 	$(LOCALSTACK) install
 	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
+contracts: ## regenerate events/schemas/, docs/asyncapi.yaml and docs/CATALOGUE.md from the code and the template (refuses a breaking schema change)
+	$(LOCALSTACK) install
+	cargo run -q -p eventkit-contracts -- write events/schemas
+	$(VENV)/bin/python tools/contracts/asyncapi.py
+	tools/contracts/asyncapi-check.sh
+contracts-check: ## the AsyncAPI document and catalogue match the code and template, and the AsyncAPI parser accepts them (the schema gate itself runs in unit-test)
+	$(LOCALSTACK) install
+	$(VENV)/bin/python -m unittest -q tools/contracts/test_asyncapi.py
+	$(VENV)/bin/python tools/contracts/asyncapi.py --check
+	tools/contracts/asyncapi-check.sh
 
 .PHONY: test unit-test e2e-test executor-test patterns-test readme-test compat-venv
 test: ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern, the README's commands; ends with each stage's time
@@ -88,6 +98,7 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test -p eventkit-cli --test dlq -- --ignored
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test contracts -- --ignored --nocapture
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
 	cargo test -p eventkit-e2e --test readme -- --ignored --nocapture
 

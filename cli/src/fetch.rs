@@ -39,7 +39,7 @@ async fn messages(
         let page = match logs
             .filter_log_events()
             .log_group_name(group)
-            .filter_pattern(pattern)
+            .set_filter_pattern((!pattern.is_empty()).then(|| pattern.to_owned()))
             .set_next_token(token.clone())
             .send()
             .await
@@ -88,6 +88,21 @@ pub async fn audit_events(
                 envelope,
                 seen: at(ms),
             })
+        })
+        .collect())
+}
+
+/// Every event's `detail` in the audit log group (every envelope the bus carried), with
+/// when it was logged.
+pub async fn bus_details(logs: &Client, audit_group: &str) -> Result<Vec<Value>, FetchError> {
+    Ok(messages(logs, audit_group, "")
+        .await?
+        .into_iter()
+        .filter_map(|(_, text)| {
+            serde_json::from_str::<Value>(&text)
+                .ok()?
+                .get_mut("detail")
+                .map(Value::take)
         })
         .collect())
 }

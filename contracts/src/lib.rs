@@ -4,9 +4,46 @@
 //!
 //! Field names are snake_case on the wire. Add fields with `#[serde(default)]`; never
 //! rename or retype one: a breaking change is a new `schemaversion`.
+//!
+//! [`registry`] lists every event type with its compatibility rule, producers and channels;
+//! [`compat`] and [`gate`] keep the schemas committed under `events/schemas/` honest.
+
+pub mod compat;
+pub mod gate;
+pub mod registry;
+#[cfg(feature = "validate")]
+pub mod validate;
+
+pub mod ledger {
+    //! The ledger of the point-to-point pattern.
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    /// An entry to post.
+    pub const ENTRY_POSTED: &str = "ledger.entry.posted";
+    /// An account to open (entries to an account that is not open fail).
+    pub const ACCOUNT_OPENED: &str = "ledger.account.opened";
+
+    /// `ledger.account.opened`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct AccountOpened {
+        /// The account.
+        pub account: String,
+    }
+
+    /// `ledger.entry.posted`: a ledger entry.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct Entry {
+        /// The account credited (negative amounts debit).
+        pub account: String,
+        /// Amount in minor units.
+        pub amount: i64,
+    }
+}
 
 pub mod orders {
     //! Orders, placed through the front door.
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     /// Source of order events.
@@ -17,7 +54,7 @@ pub mod orders {
     pub const ORDER_CANCELLED: &str = "order.cancelled";
 
     /// What kind of fulfilment an order needs.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum OrderKind {
         /// Goods shipped from a warehouse.
@@ -40,7 +77,7 @@ pub mod orders {
     }
 
     /// One order line.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct Line {
         /// Stock keeping unit.
         pub sku: String,
@@ -51,7 +88,7 @@ pub mod orders {
     }
 
     /// `order.placed` (schemaversion 1).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct OrderPlaced {
         /// The order.
         pub order_id: String,
@@ -66,7 +103,7 @@ pub mod orders {
     }
 
     /// `order.cancelled` (schemaversion 1).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct OrderCancelled {
         /// The order.
         pub order_id: String,
@@ -77,6 +114,7 @@ pub mod orders {
 
 pub mod fulfilment {
     //! Fulfilment requests, sent by the sender router to one receiver's queue.
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     use crate::orders::{Line, OrderKind};
@@ -87,7 +125,7 @@ pub mod fulfilment {
     pub const FULFILMENT_REQUESTED: &str = "fulfilment.requested";
 
     /// `fulfilment.requested` (schemaversion 1).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct FulfilmentRequested {
         /// The order.
         pub order_id: String,
@@ -103,6 +141,7 @@ pub mod fulfilment {
 pub mod customers {
     //! Customer profiles: the same fact published thin (notification) and fat (state
     //! transfer).
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     /// Source of customer events.
@@ -117,7 +156,7 @@ pub mod customers {
     pub const PROFILE_UPDATED: &str = "customer.profile.updated";
 
     /// A customer profile, as the customer service owns it.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct Profile {
         /// The customer.
         pub customer_id: String,
@@ -132,7 +171,7 @@ pub mod customers {
     }
 
     /// `customer.profile.update`: the new values (the service assigns the version).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct UpdateProfile {
         /// The customer.
         pub customer_id: String,
@@ -145,14 +184,14 @@ pub mod customers {
     }
 
     /// `customer.profile.get`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct GetProfile {
         /// The customer.
         pub customer_id: String,
     }
 
     /// `customer.changed` (thin: identity and version only).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct CustomerChanged {
         /// The customer.
         pub customer_id: String,
@@ -166,6 +205,7 @@ pub mod customers {
 
 pub mod documents {
     //! Large documents, carried by claim check.
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     /// Source of document events.
@@ -176,7 +216,7 @@ pub mod documents {
     pub const DOCUMENT_SUBMITTED: &str = "document.submitted";
 
     /// `document.produce`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct ProduceDocument {
         /// The document.
         pub document_id: String,
@@ -185,7 +225,7 @@ pub mod documents {
     }
 
     /// `document.submitted`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct DocumentSubmitted {
         /// The document.
         pub document_id: String,
@@ -202,6 +242,7 @@ pub mod checkout {
     //! and the choreographed form (events on the bus).
     use std::collections::BTreeMap;
 
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     use crate::orders::Line;
@@ -240,7 +281,7 @@ pub mod checkout {
     pub const SHIPPING_FAILED: &str = "shipping.failed";
 
     /// The checkout every step and event carries.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct Checkout {
         /// The order.
         pub order_id: String,
@@ -258,7 +299,7 @@ pub mod checkout {
     }
 
     /// Why a step refused (the `reason` of a failure event).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct StepFailed {
         /// The checkout.
         #[serde(flatten)]
@@ -268,7 +309,7 @@ pub mod checkout {
     }
 
     /// What a step (or compensation) did, answered to the orchestrator.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct StepResult {
         /// The step.
         pub step: String,
@@ -281,6 +322,7 @@ pub mod checkout {
 
 pub mod stock {
     //! Stock checks, over correlated request/reply.
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     /// Command to the requester: ask the responder, give up after `timeout_ms`.
@@ -297,7 +339,7 @@ pub mod stock {
     pub const RESPONDER: &str = "eventkit.stock-responder";
 
     /// `stock.check.start`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct StartCheck {
         /// What to check.
         pub sku: String,
@@ -308,7 +350,7 @@ pub mod stock {
     }
 
     /// `stock.check.requested`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct CheckRequested {
         /// What to check.
         pub sku: String,
@@ -317,7 +359,7 @@ pub mod stock {
     }
 
     /// `stock.check.replied`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct CheckReplied {
         /// What was checked.
         pub sku: String,
@@ -328,14 +370,14 @@ pub mod stock {
     }
 
     /// `stock.check.result`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct CheckResultQuery {
         /// The check (its correlation id).
         pub request_id: String,
     }
 
     /// What became of a check: the requester's typed answer.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     #[serde(tag = "outcome", rename_all = "snake_case")]
     pub enum CheckResult {
         /// The reply arrived in time.
@@ -360,6 +402,7 @@ pub mod stock {
 
 pub mod quotes {
     //! Supplier quotes, over scatter-gather.
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
     /// A quote request, fanned out to the suppliers on the bus.
@@ -376,7 +419,7 @@ pub mod quotes {
     pub const AGGREGATOR: &str = "eventkit.quote-aggregator";
 
     /// When the gather is complete.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     #[serde(tag = "kind", rename_all = "snake_case")]
     pub enum Completion {
         /// Every supplier asked has answered (or the deadline passed).
@@ -391,7 +434,7 @@ pub mod quotes {
     }
 
     /// `quote.requested`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct QuoteRequested {
         /// What to quote.
         pub sku: String,
@@ -407,7 +450,7 @@ pub mod quotes {
     }
 
     /// `quote.offered`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct QuoteOffered {
         /// Who offers.
         pub supplier: String,
@@ -417,8 +460,12 @@ pub mod quotes {
         pub lead_days: u32,
     }
 
+    /// `quote.deadline`: nothing but the envelope (its correlation id names the gather).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct QuoteDeadline {}
+
     /// `quote.aggregated`: one composite result that names what is missing.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
     pub struct QuoteAggregated {
         /// What was quoted.
         pub sku: String,

@@ -101,16 +101,27 @@ impl EnvelopeError {
 /// An event: who sent it, what it is, which conversation it belongs to, and its payload.
 ///
 /// Routing rules look only at these attributes, never inside `data`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Its JSON Schema (`schemars`) describes what the kit writes; a reader also takes the
+/// foreign CloudEvents this schema would refuse (no `schemaversion`, no `correlationid`).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "Envelope",
+    description = "A CloudEvents 1.0 structured-JSON event as the kit writes it: routing metadata outside, payload in `data` (or `data_base64`, or claim-checked at `dataref`)."
+)]
 pub struct Envelope<T = Value> {
     /// Always `"1.0"`.
+    #[schemars(extend("const" = "1.0"))]
     pub specversion: String,
     /// Unique per event; the default idempotency key.
+    #[schemars(length(min = 1))]
     pub id: String,
     /// The producer, as a URI-reference (`eventkit.orders`, `/orders/api`).
+    #[schemars(length(min = 1))]
     pub source: String,
     /// What happened, reverse-DNS style (`order.placed`).
     #[serde(rename = "type")]
+    #[schemars(length(min = 1))]
     pub event_type: String,
     /// When it happened. Always set on envelopes the kit makes; OPTIONAL in CloudEvents,
     /// so a foreign event may lack it.

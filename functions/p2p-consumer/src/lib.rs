@@ -16,26 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod dynamodb;
 
-/// An entry to post.
-pub const ENTRY_POSTED: &str = "ledger.entry.posted";
-/// An account to open (entries to an account that is not open fail).
-pub const ACCOUNT_OPENED: &str = "ledger.account.opened";
-
-/// The payload of `ledger.account.opened`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccountOpened {
-    /// The account.
-    pub account: String,
-}
-
-/// A ledger entry, the payload of `ledger.entry.posted`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    /// The account credited (negative amounts debit).
-    pub account: String,
-    /// Amount in minor units.
-    pub amount: i64,
-}
+pub use eventkit_contracts::ledger::{AccountOpened, Entry, ACCOUNT_OPENED, ENTRY_POSTED};
 
 /// What posting did, stored as the idempotent response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
