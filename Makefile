@@ -94,6 +94,7 @@ build/compat-venv/.stamp: tools/compat/requirements.lock
 	touch $@
 executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_group_kill.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16

@@ -23,8 +23,8 @@ pub fn outputs_file() -> std::path::PathBuf {
 
 /// Source and type the ledger rule routes.
 pub const SOURCE: &str = "eventkit.demo";
-/// The routed event type.
-pub const ENTRY_POSTED: &str = "ledger.entry.posted";
+/// The routed event types.
+pub use eventkit_contracts::ledger::{ACCOUNT_OPENED, ENTRY_POSTED};
 
 /// Clients and names of the deployed topology.
 pub struct Stack {
@@ -90,19 +90,15 @@ impl Stack {
         })
     }
 
-    /// Opens an account in the ledger table with a zero balance.
+    /// Opens an account as a producer would: `ledger.account.opened` on the bus, applied
+    /// by the point-to-point consumer; returns once the ledger shows it open and empty.
     pub async fn open_account(&self, account: &str) -> anyhow::Result<()> {
-        self.dynamodb
-            .put_item()
-            .table_name(self.output("LedgerTableName")?)
-            .item("pk", AttributeValue::S(format!("account#{account}")))
-            .item("open", AttributeValue::Bool(true))
-            .item("balance", AttributeValue::N("0".into()))
-            .item("entries", AttributeValue::N("0".into()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await?;
-        Ok(())
+        let opened = Envelope::new(SOURCE, ACCOUNT_OPENED, json!({ "account": account }))
+            .with_subject(account)
+            .with_partition_key(account);
+        self.publisher.publish(&[opened]).await?;
+        self.wait_for_account(account, (0, 0), Duration::from_secs(60))
+            .await
     }
 
     /// `(balance, entries)` of an account, if it exists.

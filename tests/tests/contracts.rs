@@ -10,6 +10,10 @@ use eventkit_contracts::registry::catalogue;
 use eventkit_contracts::validate::Validator;
 use eventkit_e2e::stack::Stack;
 
+/// Types the pattern tests put on the bus on purpose, as a foreign producer might: an
+/// event no rule routes (`point_to_point.rs`). Nothing of the kit's own may be off contract.
+const SENT_OFF_CONTRACT_BY_TESTS: &[&str] = &["ledger.entry.voided"];
+
 #[tokio::test]
 #[ignore = "needs the deployed stack after the pattern tests: make patterns-test"]
 async fn every_envelope_the_bus_carried_validates_against_its_schema() -> anyhow::Result<()> {
@@ -20,7 +24,11 @@ async fn every_envelope_the_bus_carried_validates_against_its_schema() -> anyhow
     let mut seen = BTreeSet::new();
     let mut failures = Vec::new();
     for d in &details {
-        seen.insert(d["type"].as_str().unwrap_or_default().to_owned());
+        let event_type = d["type"].as_str().unwrap_or_default();
+        seen.insert(event_type.to_owned());
+        if SENT_OFF_CONTRACT_BY_TESTS.contains(&event_type) {
+            continue;
+        }
         if let Err(e) = validator.check(d) {
             failures.push(e.to_string());
         }
@@ -33,12 +41,13 @@ async fn every_envelope_the_bus_carried_validates_against_its_schema() -> anyhow
         failures.join("\n")
     );
     // Every type the catalogue puts on the bus was seen, so each was checked at least once.
-    let on_bus: BTreeSet<String> = catalogue()
+    let mut expected: BTreeSet<String> = catalogue()
         .iter()
         .filter(|c| c.channels.contains(&"bus"))
         .map(|c| c.event_type.to_owned())
         .collect();
-    let unseen: Vec<_> = on_bus.difference(&seen).collect();
+    expected.extend(SENT_OFF_CONTRACT_BY_TESTS.iter().map(|t| t.to_string()));
+    let unseen: Vec<_> = expected.difference(&seen).collect();
     assert!(
         unseen.is_empty(),
         "never on the bus during the tests: {unseen:?}"

@@ -72,12 +72,15 @@ fn run(
         .spawn()
         .expect("setsid and bash are on the PATH");
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
+    // Wait for the block to exit WITHOUT reaping it: while it is a zombie its pid (the
+    // group's id) stays reserved, so the group kill below cannot reach a stranger that
+    // got the pid after a wrap-round (pids wrap at 32768 here, within minutes under load).
+    let finished = loop {
+        if is_zombie(child.id()) {
+            break true;
         }
         if started.elapsed() > limit {
-            break None;
+            break false;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -92,13 +95,21 @@ fn run(
         .args(["-KILL", &group])
         .stderr(Stdio::null())
         .status();
-    let _ = child.wait();
+    let status = child.wait().ok().filter(|_| finished);
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     match status {
         Some(s) if s.success() => Ok(output),
         Some(s) => Err(format!("exited {s}:\n{output}")),
         None => Err(format!("still running after {limit:?}:\n{output}")),
     }
+}
+
+/// Whether `pid` has exited but not been reaped (state `Z` in `/proc/<pid>/stat`).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 fn tempfile_path(name: &str) -> PathBuf {

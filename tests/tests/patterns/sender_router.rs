@@ -64,7 +64,13 @@ async fn each_order_reaches_the_queue_its_content_picks_and_unroutable_ones_the_
         [order_id(&digital)],
         "downloads gets the digital order only, once"
     );
+    // What the router sends is what its contract promises (it never crosses the bus, so
+    // the audit-log check in tests/contracts.rs cannot see it).
+    let schemas = eventkit_contracts::validate::Validator::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/schemas"),
+    )?;
     for (command, cause) in [(&warehouse[0], &physical), (&downloads[0], &digital)] {
+        schemas.check(&serde_json::to_value(command)?)?;
         assert_eq!(command.event_type, FULFILMENT_REQUESTED);
         assert_eq!(command.correlation_id, cause.correlation_id);
         assert_eq!(command.causation_id.as_deref(), Some(cause.id.as_str()));

@@ -148,9 +148,9 @@ class _Spawner:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(
-                    subprocess.Popen(*args, preexec_fn=self._preexec, **kwargs)
-                )
+                proc = subprocess.Popen(*args, preexec_fn=self._preexec, **kwargs)
+                proc.eventkit_start = _start_time(proc.pid)
+                future.set_result(proc)
             except BaseException as e:  # noqa: BLE001 - handed to the caller
                 future.set_exception(e)
 
@@ -182,9 +182,38 @@ except (AttributeError, RuntimeError):
 atexit.register(_kill_all_at_exit)
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), or None if there is no such pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            # the command name may hold spaces and parentheses: fields follow its last ')'
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _group_is_ours(proc: subprocess.Popen) -> bool:
+    """Whether signalling group ``proc.pid`` can only reach this bootstrap's group.
+
+    Once the leader is reaped its pid is free, and pids wrap at 32768 on small machines:
+    a busy build reuses them within minutes. A new process with that pid may lead its own
+    group (a shell, make, a test runner), and a stale killpg would kill it. The kernel
+    does not hand out a pid still used as a group id, so: no process with that pid means
+    only our leftovers (if any) carry the group id; a process with it and our start time
+    is our leader; any other process with it is a stranger.
+    """
+    if proc.returncode is None:
+        return True  # not reaped: the pid is still ours (alive or a zombie)
+    start = _start_time(proc.pid)
+    return start is None or start == getattr(proc, "eventkit_start", None)
+
+
 def _kill_group(proc: subprocess.Popen, grace_seconds: float) -> None:
     """SIGTERM the process group, SIGKILL it after ``grace_seconds``, reap the leader."""
     pgid = proc.pid  # spawned with process_group=0: its own group, id == pid
+    if not _group_is_ours(proc):
+        LOG.debug("Lambda process %s is gone and its pid reused; not signalling group", pgid)
+        return
     if grace_seconds > 0 and proc.poll() is None:
         try:
             os.killpg(pgid, signal.SIGTERM)
@@ -196,7 +225,8 @@ def _kill_group(proc: subprocess.Popen, grace_seconds: float) -> None:
             pass
     # also reaches children the bootstrap left behind after it exited itself
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        if _group_is_ours(proc):
+            os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     try:
