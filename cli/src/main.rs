@@ -254,15 +254,22 @@ async fn dlq_command(
                     d.sources.join(", ")
                 );
             };
-            let total = d.depth.max(1);
+            // A bar on a terminal; nothing on a pipe (the summary line below says it all).
+            // The length is the depth SQS reported: approximate, so it may grow.
+            let bar = indicatif::ProgressBar::new(d.depth.max(1) as u64).with_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/~{len} {per_sec}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(if dry_run { "counting" } else { "moving" });
             let n = dlq::redrive(sqs, &d.url, source, event_type.as_deref(), dry_run, |n| {
-                eprint!(
-                    "\r{} {n}/~{total}",
-                    if dry_run { "counted" } else { "moved" }
-                );
+                if n as u64 > bar.length().unwrap_or(0) {
+                    bar.set_length(n as u64);
+                }
+                bar.set_position(n as u64);
             })
             .await?;
-            eprintln!();
+            bar.finish_and_clear();
             println!(
                 "{} {n} message(s) from {} to {source}",
                 if dry_run { "would move" } else { "moved" },

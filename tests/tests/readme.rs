@@ -85,16 +85,9 @@ fn run(
         std::thread::sleep(Duration::from_millis(200));
     };
     // Ask a watcher the block left running to stop (as Ctrl-C would), then make sure.
-    let group = format!("-{}", child.id());
-    let _ = Command::new("kill")
-        .args(["-INT", &group])
-        .stderr(Stdio::null())
-        .status();
+    signal_group("INT", child.id());
     std::thread::sleep(Duration::from_secs(2));
-    let _ = Command::new("kill")
-        .args(["-KILL", &group])
-        .stderr(Stdio::null())
-        .status();
+    signal_group("KILL", child.id());
     let status = child.wait().ok().filter(|_| finished);
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     match status {
@@ -102,6 +95,56 @@ fn run(
         Some(s) => Err(format!("exited {s}:\n{output}")),
         None => Err(format!("still running after {limit:?}:\n{output}")),
     }
+}
+
+/// Sends `signal` to the process group `pgid`, and to nothing else.
+fn signal_group(signal: &str, pgid: u32) {
+    // `--` matters: procps-ng's kill reads `-12345` after the signal as the option `-1`
+    // (every process there is) plus junk, so `kill -INT -12345` interrupts the machine.
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[test]
+fn a_group_signal_reaches_that_group_only() {
+    // SIGWINCH: ignored by default, so a mistake reaches nobody else in harm's way. A
+    // stranger and a target each note the signal; pids beginning with 1 to 9 all qualify.
+    let note = |name: &str| {
+        let file = tempfile_path(name);
+        let _ = std::fs::remove_file(&file);
+        let child = Command::new("setsid")
+            .args([
+                "bash",
+                "-c",
+                &format!(
+                    "trap 'echo got >> {}' WINCH; for i in $(seq 100); do sleep 0.1; done",
+                    file.display()
+                ),
+            ])
+            .spawn()
+            .unwrap();
+        (child, file)
+    };
+    let (mut stranger, stranger_file) = note("stranger");
+    let (mut target, target_file) = note("target");
+    std::thread::sleep(Duration::from_millis(300)); // the traps are set
+    signal_group("WINCH", target.id());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !target_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300)); // a stray signal would land by now
+    for c in [&mut stranger, &mut target] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(target_file.exists(), "the target group got nothing");
+    assert!(
+        !stranger_file.exists(),
+        "a process outside the group got the signal"
+    );
 }
 
 /// Whether `pid` has exited but not been reaped (state `Z` in `/proc/<pid>/stat`).
@@ -154,6 +197,12 @@ fn the_readme_marks_its_runnable_blocks() {
             .iter()
             .any(|b| !b.scratch && b.script.contains("dlq list")),
         "the on-call walk-through is marked"
+    );
+    assert!(
+        blocks
+            .iter()
+            .any(|b| !b.scratch && b.script.contains("make local-invoke")),
+        "the development loop is marked"
     );
     assert!(
         blocks
