@@ -11,7 +11,8 @@
 //!   ([`Completion::All`]), the first N, or nothing before the deadline
 //!   ([`Completion::Deadline`]) — or the deadline passes, the gather closes (one writer
 //!   wins) and one `quote.aggregated` goes out, naming the suppliers that are missing. A
-//!   duplicate part or a part after completion is dropped with a log line; a part for a
+//!   duplicate part or a late part (after completion, or once the gather is full) is
+//!   dropped with a log line; a part for a
 //!   gather not opened yet is retried until it is.
 
 use std::collections::BTreeMap;
@@ -266,13 +267,19 @@ pub async fn part<G: Gathers, T, P: Publisher>(
         }
         // Closed, or full: a close whose publish failed (this very part, redelivered, or
         // another) is finished here; otherwise the part is too late.
-        Added::Closed => match close_and_publish(&a, &offer, "policy").await? {
-            Some(_) => Ok("completed".into()),
-            None => {
-                tracing::warn!(gather = %offer.correlation_id, supplier = %o.supplier, "part after completion dropped");
-                Ok("after completion".into())
+        // Either way this part is not in the result: it came after the gather was closed,
+        // or after it held all its policy takes (then, if the part that filled it has not
+        // closed it yet, this invocation may be the one that does).
+        Added::Closed => {
+            let closed_here = close_and_publish(&a, &offer, "policy").await?.is_some();
+            tracing::warn!(gather = %offer.correlation_id, supplier = %o.supplier, closed_here, "late part dropped: the gather was complete or held all its policy takes");
+            Ok(if closed_here {
+                "completed"
+            } else {
+                "after completion"
             }
-        },
+            .into())
+        }
         Added::Added(gather) if gather.policy_met() => {
             close_and_publish(&a, &offer, "policy").await?;
             Ok("completed".into())

@@ -300,3 +300,45 @@ async fn first_n_takes_no_part_beyond_n_even_before_the_close_is_written() {
         Added::Closed
     );
 }
+
+#[tokio::test]
+async fn a_late_part_that_finds_the_gather_full_but_not_closed_closes_it_and_stays_out() {
+    // Under load the part that fills a first-1 gather may not have closed it yet when the
+    // slower supplier's part arrives: that part is refused, closes the gather itself, and
+    // the filler's own close then finds nothing to do. One result, the filler's offer only.
+    let (agg, suppliers, bus) = world();
+    let r = request(&["a", "b", "c"], Some(Completion::First { n: 1 }));
+    agg.dispatch(r.clone(), None).await.unwrap();
+    for s in &suppliers {
+        s.dispatch(r.clone(), None).await.unwrap();
+    }
+    let offer_of = |name: &str| {
+        bus.published()
+            .into_iter()
+            .find(|e| {
+                e.event_type == QUOTE_OFFERED && e.data.as_ref().unwrap()["supplier"] == *name
+            })
+            .unwrap()
+    };
+    // b's part lands, its invocation stalls before the close.
+    let b: QuoteOffered = offer_of("b").data_as().unwrap();
+    let added = agg
+        .state()
+        .gathers
+        .add_part(&r.correlation_id, &b)
+        .await
+        .unwrap();
+    assert!(matches!(added, Added::Added(_)));
+    // a's part arrives: refused, and it closes the gather.
+    assert_eq!(
+        agg.dispatch(offer_of("a"), None).await.unwrap(),
+        json!("completed")
+    );
+    // b's invocation (here its redelivery) finds it closed and published: nothing more.
+    agg.dispatch(offer_of("b"), None).await.unwrap();
+    let results = aggregated(&bus);
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].offers.len(), 1);
+    assert_eq!(results[0].offers[0].supplier, "b");
+    assert_eq!(results[0].missing, ["a", "c"]);
+}

@@ -120,11 +120,12 @@ async fn each_completion_policy_ends_with_one_composite_result_naming_the_missin
             DEADLINE,
         )
         .await?;
-    // The slower of a and b answers after the first-1 gather closed: dropped.
+    // The slower of a and b answers after the first-1 gather filled (closed, or about to
+    // be closed by the faster one's invocation or by its own): dropped, and said so.
     stack
         .wait_for_log_lines(
             "AggregatorFunctionName",
-            &["part after completion dropped", &first.correlation_id],
+            &["late part dropped", &first.correlation_id],
             1,
             DEADLINE,
         )
