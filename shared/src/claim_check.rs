@@ -313,6 +313,7 @@ impl ClaimCheck {
         }
         let location = self.new_location();
         self.store.put(&location, body.into_bytes()).await?;
+        crate::emf::claim_check_offloaded(size);
         Ok(SqsOutgoing {
             body: location.to_sqs_pointer(),
             size_attribute: Some((SIZE_ATTRIBUTE, size)),
@@ -336,6 +337,7 @@ impl ClaimCheck {
         }
         let location = S3Ref::from_sqs_pointer(&body)?;
         let bytes = self.store.get(&location).await?;
+        crate::emf::claim_check_redeemed(bytes.len());
         let body = String::from_utf8(bytes).map_err(|_| {
             ClaimCheckError::MalformedPointer(format!(
                 "{} does not hold UTF-8 text",
@@ -365,7 +367,9 @@ impl ClaimCheck {
             return Ok(envelope);
         }
         let location = self.new_location();
+        let bytes = payload.len();
         self.store.put(&location, payload.into_bytes()).await?;
+        crate::emf::claim_check_offloaded(bytes);
         envelope.dataref = Some(location.to_uri());
         Ok(envelope)
     }
@@ -380,6 +384,7 @@ impl ClaimCheck {
             ClaimCheckError::MalformedPointer(format!("dataref `{}`", preview(&uri)))
         })?;
         let bytes = self.store.get(&location).await?;
+        crate::emf::claim_check_redeemed(bytes.len());
         let data = serde_json::from_slice(&bytes).map_err(|source| ClaimCheckError::NotJson {
             bucket: location.bucket.clone(),
             key: location.key.clone(),

@@ -12,6 +12,7 @@
 //! * [`publish`] — the publishing port (an EventBridge bus, or memory in tests).
 //! * [`outbox`] — the transactional outbox's stream relay.
 //! * [`observability`] — JSON logs and per-event spans.
+//! * [`emf`] — CloudWatch metrics (Embedded Metric Format) every router function emits.
 //! * [`config`] — required and optional settings from the environment, read at init.
 //! * [`aws`] — the AWS adapters behind the ports above (DynamoDB, S3, EventBridge, SQS).
 //!
@@ -31,6 +32,7 @@ pub mod aws;
 pub mod batch;
 pub mod claim_check;
 pub mod config;
+pub mod emf;
 pub mod envelope;
 pub mod idempotency;
 pub mod observability;

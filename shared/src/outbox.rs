@@ -54,6 +54,8 @@ impl<P: Publisher> Relay<P> {
         // (sequence number, envelope) in stream order, up to the first unreadable record.
         let mut pending: Vec<(Option<String>, Envelope)> = Vec::new();
         let mut unreadable: Option<(Option<String>, RouteError)> = None;
+        let mut relayed = 0;
+        crate::emf::batch(event.records.len(), 0);
         for record in &event.records {
             match (self.extractor)(record) {
                 None => {}
@@ -75,18 +77,26 @@ impl<P: Publisher> Relay<P> {
                     .find(|(_, env)| failed.contains(&env.id.as_str()))
                     .unwrap_or(&chunk[0]);
                 tracing::error!(error = %e, event_id = %first.1.id, "outbox relay: not published; the stream retries from this record");
+                crate::emf::records(relayed, 1);
                 return failure(first.0.clone());
             }
             for (_, envelope) in chunk {
                 tracing::info!(event_id = %envelope.id, event_type = %envelope.event_type, correlation_id = %envelope.correlation_id, "relayed");
+                // No EventType: the relay forwards whatever producers wrote.
+                crate::emf::dispatched(None, true, crate::emf::age_ms(envelope.time));
+                relayed += 1;
             }
         }
         match unreadable {
             Some((sequence, e)) => {
                 tracing::error!(error = %e, sequence = sequence.as_deref().unwrap_or(""), "outbox relay: unreadable outbox item; the shard stops here until it is fixed");
+                crate::emf::records(relayed, 1);
                 failure(sequence)
             }
-            None => DynamoDbEventResponse::default(),
+            None => {
+                crate::emf::records(relayed, 0);
+                DynamoDbEventResponse::default()
+            }
         }
     }
 }
@@ -94,11 +104,16 @@ impl<P: Publisher> Relay<P> {
 impl<P: Publisher + 'static> Relay<P> {
     /// Runs the relay function: every invocation is a stream batch.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
+        crate::emf::init();
         let relay = std::sync::Arc::new(self);
         lambda_runtime::run(lambda_runtime::service_fn(
             move |event: lambda_runtime::LambdaEvent<DynamoDbEvent>| {
                 let relay = relay.clone();
-                async move { Ok::<_, lambda_runtime::Error>(relay.handle(event.payload).await) }
+                async move {
+                    let response = relay.handle(event.payload).await;
+                    crate::emf::flush_invocation(&event.context.request_id);
+                    Ok::<_, lambda_runtime::Error>(response)
+                }
             },
         ))
         .await

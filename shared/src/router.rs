@@ -70,7 +70,7 @@ use crate::envelope::{Envelope, EnvelopeError};
 use crate::idempotency::{
     Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore, Outcome,
 };
-use crate::observability;
+use crate::{emf, observability};
 
 type SharedIdempotency = Idempotency<Arc<dyn IdempotencyStore>>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -500,43 +500,59 @@ impl<S: Send + Sync + 'static> Router<S> {
         remaining: Option<Duration>,
     ) -> Result<Value, RouteError> {
         let span = observability::envelope_span(&envelope);
+        let age = emf::age_ms(envelope.time);
         async {
             let route = match self.find(&envelope) {
                 Ok(route) => route,
-                Err(e @ (RouteError::UnknownType { .. } | RouteError::UnknownVersion { .. }))
-                    if self.unknown == UnknownType::Skip =>
-                {
-                    tracing::warn!(reason = %e, "skipped: no handler (UnknownType::Skip)");
-                    return Ok(Value::Null);
+                Err(e @ (RouteError::UnknownType { .. } | RouteError::UnknownVersion { .. })) => {
+                    emf::unknown_type();
+                    if self.unknown == UnknownType::Skip {
+                        tracing::warn!(reason = %e, "skipped: no handler (UnknownType::Skip)");
+                        return Ok(Value::Null);
+                    }
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
-            let state = self.state.clone();
-            let Some((key, idempotency)) = &route.idempotency else {
-                return (route.call)(state, envelope).await;
-            };
-            let call = route.call.clone();
-            let run = || call(state, envelope.clone());
-            let outcome = match key {
-                KeySource::EnvelopeId => idempotency.run_envelope(&envelope, remaining, run).await,
-                KeySource::Pointer(_) => {
-                    let value = serde_json::to_value(&envelope)
-                        .map_err(|e| RouteError::Envelope(EnvelopeError::Payload(e)))?;
-                    idempotency.run(&value, remaining, run).await
-                }
-            };
-            match outcome {
-                Ok(Outcome::Executed(output)) => Ok(output),
-                Ok(Outcome::Replayed(output)) => {
-                    tracing::info!("duplicate absorbed: replayed the stored result");
-                    Ok(output)
-                }
-                Err(IdempotencyError::Handler(e)) => Err(e),
-                Err(other) => Err(idempotency_failure(other)),
-            }
+            let result = self.call(route, envelope, remaining).await;
+            emf::dispatched(Some(&route.event_type), result.is_ok(), age);
+            result
         }
         .instrument(span)
         .await
+    }
+
+    /// Runs a route's handler, through its idempotency when it has one.
+    async fn call(
+        &self,
+        route: &Route<S>,
+        envelope: Envelope,
+        remaining: Option<Duration>,
+    ) -> Result<Value, RouteError> {
+        let state = self.state.clone();
+        let Some((key, idempotency)) = &route.idempotency else {
+            return (route.call)(state, envelope).await;
+        };
+        let call = route.call.clone();
+        let run = || call(state, envelope.clone());
+        let outcome = match key {
+            KeySource::EnvelopeId => idempotency.run_envelope(&envelope, remaining, run).await,
+            KeySource::Pointer(_) => {
+                let value = serde_json::to_value(&envelope)
+                    .map_err(|e| RouteError::Envelope(EnvelopeError::Payload(e)))?;
+                idempotency.run(&value, remaining, run).await
+            }
+        };
+        match outcome {
+            Ok(Outcome::Executed(output)) => Ok(output),
+            Ok(Outcome::Replayed(output)) => {
+                tracing::info!("duplicate absorbed: replayed the stored result");
+                emf::duplicate_absorbed(&route.event_type);
+                Ok(output)
+            }
+            Err(IdempotencyError::Handler(e)) => Err(e),
+            Err(other) => Err(idempotency_failure(other)),
+        }
     }
 
     async fn redeem(&self, envelope: &mut Envelope) -> Result<(), RouteError> {
@@ -559,13 +575,28 @@ impl<S: Send + Sync + 'static> Router<S> {
         event: SqsEvent,
         remaining: Option<Duration>,
     ) -> SqsBatchResponse {
-        process_envelopes(
+        let size = event.records.len();
+        let retried = event
+            .records
+            .iter()
+            .filter(|r| {
+                r.attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|n| n > 1)
+            })
+            .count();
+        let response = process_envelopes(
             event,
             self.batch,
             self.claim_check.as_ref(),
             |envelope| async move { self.dispatch(envelope, remaining).await.map(drop) },
         )
-        .await
+        .await;
+        let failed = response.batch_item_failures.len();
+        emf::batch(size, retried);
+        emf::records(size.saturating_sub(failed) as u64, failed as u64);
+        response
     }
 
     /// An EventBridge event invoked directly (a rule's Lambda target). A `detail` that is not
@@ -585,6 +616,17 @@ impl<S: Send + Sync + 'static> Router<S> {
         self.dispatch_logged(envelope, remaining).await
     }
 
+    /// [`Router::handle_eventbridge`] and [`Router::handle_envelope`] counted as one record.
+    async fn one_record(
+        &self,
+        result: impl Future<Output = Result<Value, RouteError>>,
+    ) -> Result<Value, RouteError> {
+        let result = result.await;
+        let ok = result.is_ok();
+        emf::records(u64::from(ok), u64::from(!ok));
+        result
+    }
+
     /// A DynamoDB Streams batch, in order. The first record that fails is reported and the
     /// rest are not attempted: Lambda retries from it, so nothing is skipped and a key's
     /// records stay in order. Records the extractor does not read are skipped.
@@ -594,6 +636,8 @@ impl<S: Send + Sync + 'static> Router<S> {
         remaining: Option<Duration>,
     ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        let mut processed = 0;
+        emf::batch(event.records.len(), 0);
         for record in &event.records {
             let result = match (self.stream_extractor)(record) {
                 None => continue,
@@ -611,7 +655,9 @@ impl<S: Send + Sync + 'static> Router<S> {
                 response.batch_item_failures.push(failure);
                 break;
             }
+            processed += 1;
         }
+        emf::records(processed, response.batch_item_failures.len() as u64);
         response
     }
 
@@ -657,9 +703,13 @@ impl<S: Send + Sync + 'static> Router<S> {
                             "an EventBridge event that does not parse: {e}"
                         ))
                     })?;
-                self.handle_eventbridge(event, remaining).await
+                self.one_record(self.handle_eventbridge(event, remaining))
+                    .await
             }
-            Source::Envelope => self.handle_envelope(event, remaining).await,
+            Source::Envelope => {
+                self.one_record(self.handle_envelope(event, remaining))
+                    .await
+            }
             Source::Unknown(what) => Err(RouteError::UnrecognisedEvent(what)),
         }
     }
@@ -668,6 +718,7 @@ impl<S: Send + Sync + 'static> Router<S> {
     /// then serves invocations with [`Router::handle`] until the runtime stops.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         self.validate()?;
+        emf::init();
         tracing::info!(handles = %self.handled_list(), "router ready");
         let router = Arc::new(self);
         lambda_runtime::run(lambda_runtime::service_fn(
@@ -675,10 +726,10 @@ impl<S: Send + Sync + 'static> Router<S> {
                 let router = router.clone();
                 async move {
                     let remaining = remaining_time(event.context.deadline);
-                    router
-                        .handle(event.payload, remaining)
-                        .await
-                        .map_err(Diagnostic::from)
+                    let result = router.handle(event.payload, remaining).await;
+                    // After every invocation, so a frozen or reclaimed sandbox loses none.
+                    emf::flush_invocation(&event.context.request_id);
+                    result.map_err(Diagnostic::from)
                 }
             },
         ))
