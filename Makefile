@@ -99,7 +99,7 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test -p eventkit-cli --test dlq -- --ignored
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test contracts -- --ignored --nocapture
+	$(LOCAL_AWS) cargo test -p eventkit-e2e --test contracts --test observability -- --ignored --nocapture
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
 	cargo test -p eventkit-e2e --test readme -- --ignored --nocapture
 

@@ -44,6 +44,8 @@ pub struct Stack {
     pub s3: aws_sdk_s3::Client,
     /// CloudWatch Logs.
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch (dashboards, alarms).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Publisher to the stack's bus.
     pub publisher: EventBridgePublisher,
 }
@@ -75,6 +77,7 @@ impl Stack {
             lambda: aws_sdk_lambda::Client::new(&config),
             s3: eventkit::aws::s3::client(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         };
         stack.publisher = EventBridgePublisher::new(stack.events.clone(), stack.output("BusName")?);
         Ok(stack)

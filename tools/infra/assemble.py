@@ -22,6 +22,7 @@ Needs PyYAML. Exit status 2: a fragment is invalid (the message names it and the
 
 import argparse
 import difflib
+import json
 import os
 import re
 import sys
@@ -78,12 +79,8 @@ def walk(value, path=()):
             yield from walk(v, path + (i,))
 
 
-def queue_problems(template_text):
-    """The template's queue invariants: every work queue redrives to a DLQ; every DLQ (of
-    a queue, a rule target, a function's or a stream's failures) has an alarm; a queue no
-    function consumes and nothing redrives (a parking queue a workflow writes to) has an
-    alarm too."""
-    resources = yaml.load(template_text, Loader=CfnLoader)["Resources"]  # noqa: S506
+def dead_letter_queues(resources):
+    """Logical ids of the queues some resource sends its failures to."""
     queues = {k for k, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
     dlqs = set()
     for _, resource in resources.items():
@@ -94,6 +91,17 @@ def queue_problems(template_text):
                 target = getatt_target(value, "Arn")
                 if target in queues:
                     dlqs.add(target)
+    return dlqs
+
+
+def queue_problems(template_text):
+    """The template's queue invariants: every work queue redrives to a DLQ; every DLQ (of
+    a queue, a rule target, a function's or a stream's failures) has an alarm; a queue no
+    function consumes and nothing redrives (a parking queue a workflow writes to) has an
+    alarm too."""
+    resources = yaml.load(template_text, Loader=CfnLoader)["Resources"]  # noqa: S506
+    queues = {k for k, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
+    dlqs = dead_letter_queues(resources)
     alarmed = set()
     for resource in resources.values():
         if resource.get("Type") == "AWS::CloudWatch::Alarm":
@@ -162,7 +170,15 @@ class Pattern:
         expected = os.path.splitext(os.path.basename(path))[0]
         if self.id != expected:
             fail(f"{self.rel}: Pattern.Id is {self.id!r} but the file is named {expected!r}")
-        self.resources = set((data.get("Resources") or {}).keys())
+        resources = data.get("Resources") or {}
+        self.resources = set(resources.keys())
+        self.functions = [k for k, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"]
+        self.dlqs = sorted(dead_letter_queues(resources))
+        for fn in self.functions:
+            env = ((resources[fn].get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+            if env.get("EVENTKIT_PATTERN") != self.id:
+                fail(f"{self.rel}: {fn} must set Environment.Variables.EVENTKIT_PATTERN: {self.id} "
+                     "(the Pattern dimension of its metrics and of this pattern's dashboard)")
         self.outputs = set((data.get("Outputs") or {}).keys())
         self.requires = list(meta.get("Requires") or [])
         self.sections = dict((n, t) for n, t in sections(self.text, self.rel) if n != "#preamble")
@@ -202,6 +218,105 @@ def with_requirements(ids, by_id):
     return set(chosen)
 
 
+def camel(pattern_id):
+    return "".join(part.capitalize() for part in pattern_id.split("-"))
+
+
+def observability(p):
+    """The pattern's dashboard and, per function, its event-age and failure-rate alarms
+    (YAML text for Resources), all under the ObservabilityOn condition. Generated, so
+    every pattern gets the same view of the metrics the router emits."""
+    if not p.functions:
+        return ""
+    name = camel(p.id)
+    fn_vars = {f"F{i}": fn for i, fn in enumerate(p.functions)}
+    q_vars = {f"Q{i}": q for i, q in enumerate(p.dlqs)}
+
+    def per_function(metric, stat, label):
+        return [["${MetricsNamespace}", metric, "Function", f"${{{v}}}", "Pattern", p.id,
+                 {"stat": stat, "label": f"{label} ${{{v}}}"}] for v in fn_vars]
+
+    def widget(title, metrics, x, y):
+        return {"type": "metric", "x": x, "y": y, "width": 12, "height": 6,
+                "properties": {"title": title, "region": "${AWS::Region}", "view": "timeSeries",
+                               "period": 60, "metrics": metrics}}
+
+    widgets = [
+        widget("Records processed and failed (sum a minute)",
+               per_function("RecordsProcessed", "Sum", "processed") + per_function("RecordsFailed", "Sum", "failed"), 0, 0),
+        widget("Event age p99 (ms): now - the envelope's time", per_function("EventAge", "p99", "p99"), 12, 0),
+        widget("Duplicates absorbed and unknown types",
+               per_function("DuplicatesAbsorbed", "Sum", "duplicates") + per_function("UnknownType", "Sum", "unknown"), 0, 6),
+    ]
+    if q_vars:
+        widgets.append(widget("Dead-letter queue depth",
+                              [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{v}}}",
+                                {"stat": "Maximum", "label": f"${{{v}}}"}] for v in q_vars], 12, 6))
+    body_json = json.dumps({"widgets": widgets}, separators=(",", ":"))
+    lines = [
+        f"\n  # ---- pattern {p.id}: dashboard and alarms (generated by tools/infra/assemble.py) ----\n",
+        f"  {name}Dashboard:\n",
+        "    Type: AWS::CloudWatch::Dashboard\n",
+        "    Condition: ObservabilityOn\n",
+        "    Properties:\n",
+        f"      DashboardName: !Sub ${{AWS::StackName}}-{p.id}\n",
+        "      DashboardBody: !Sub\n",
+        "        - '" + body_json.replace("'", "''") + "'\n",
+        "        - " + "{ " + ", ".join([f"{v}: !Ref {fn}" for v, fn in fn_vars.items()]
+                                     + [f"{v}: !GetAtt {q}.QueueName" for v, q in q_vars.items()]) + " }\n",
+    ]
+    for fn in p.functions:
+        dims = ("      Dimensions:\n"
+                f"        - {{ Name: Function, Value: !Ref {fn} }}\n"
+                f"        - {{ Name: Pattern, Value: {p.id} }}\n")
+        common = ("      EvaluationPeriods: 5\n      DatapointsToAlarm: 3\n"
+                  "      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n"
+                  "      AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]\n")
+        lines += [
+            f"  {fn}EventAgeAlarm:\n",
+            "    Type: AWS::CloudWatch::Alarm\n",
+            "    Condition: ObservabilityOn\n",
+            "    Properties:\n",
+            f"      AlarmDescription: !Sub \"${{{fn}}} is falling behind: p99 event age above ${{EventAgeAlarmMilliseconds}} ms ({p.id}).\"\n",
+            "      Namespace: !Ref MetricsNamespace\n",
+            "      MetricName: EventAge\n",
+            dims,
+            "      ExtendedStatistic: p99\n",
+            "      Period: 60\n",
+            "      Threshold: !Ref EventAgeAlarmMilliseconds\n",
+            common,
+            f"  {fn}FailureRateAlarm:\n",
+            "    Type: AWS::CloudWatch::Alarm\n",
+            "    Condition: ObservabilityOn\n",
+            "    Properties:\n",
+            f"      AlarmDescription: !Sub \"${{{fn}}} fails more than ${{FailureRateAlarmThreshold}} of its records ({p.id}).\"\n",
+            "      Metrics:\n",
+        ]
+        for metric_id, metric in (("failed", "RecordsFailed"), ("processed", "RecordsProcessed")):
+            lines += [
+                f"        - Id: {metric_id}\n",
+                "          ReturnData: false\n",
+                "          MetricStat:\n",
+                "            Period: 60\n",
+                "            Stat: Sum\n",
+                "            Metric:\n",
+                "              Namespace: !Ref MetricsNamespace\n",
+                f"              MetricName: {metric}\n",
+                "              Dimensions:\n",
+                f"                - {{ Name: Function, Value: !Ref {fn} }}\n",
+                f"                - {{ Name: Pattern, Value: {p.id} }}\n",
+            ]
+        lines += [
+            "        - Id: rate\n",
+            "          Label: failure rate\n",
+            "          Expression: failed / (failed + processed)\n",
+            "          ReturnData: true\n",
+            "      Threshold: !Ref FailureRateAlarmThreshold\n",
+            common,
+        ]
+    return "".join(lines)
+
+
 def assemble(patterns):
     base_path = os.path.join(INFRA, "base.yaml")
     with open(base_path, encoding="utf-8") as f:
@@ -222,6 +337,8 @@ def assemble(patterns):
                 if name in p.sections and body(p.sections[name]).strip():
                     out.append(f"\n  # ---- pattern {p.id} ({p.rel}) " + "-" * max(4, 70 - len(p.id) - len(p.rel)) + "\n")
                     out.append(body(p.sections[name]))
+                if name == "Resources":
+                    out.append(observability(p))
         out.append("\n")
     text = "".join(out).rstrip() + "\n"
     return text.replace("@PATTERNS@", ids)

@@ -95,5 +95,42 @@ class Catalogue(unittest.TestCase):
                 self.assertIn(f"functions/{f}/", block)
 
 
+class Observability(unittest.TestCase):
+    def test_every_function_gets_alarms_and_its_pattern_a_dashboard_naming_its_metrics(self):
+        patterns, _ = assemble.load_patterns()
+        template = assemble.yaml.load(assemble.assemble(patterns), Loader=assemble.CfnLoader)  # noqa: S506
+        resources = template["Resources"]
+        for p in patterns:
+            if not p.functions:
+                continue
+            dashboard = resources[assemble.camel(p.id) + "Dashboard"]
+            self.assertEqual(dashboard["Condition"], "ObservabilityOn")
+            body_text, variables = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+            body = assemble.json.loads(body_text)
+            names = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
+            self.assertTrue({"RecordsProcessed", "RecordsFailed", "EventAge", "DuplicatesAbsorbed"} <= names, p.id)
+            self.assertEqual(sorted(v["Ref"] for v in variables.values() if "Ref" in v), sorted(p.functions))
+            if p.dlqs:
+                self.assertIn("ApproximateNumberOfMessagesVisible", names, p.id)
+            for fn in p.functions:
+                env = resources[fn]["Properties"]["Environment"]["Variables"]
+                self.assertEqual(env["EVENTKIT_PATTERN"], p.id)
+                self.assertEqual(resources[fn + "EventAgeAlarm"]["Properties"]["MetricName"], "EventAge")
+                rate = resources[fn + "FailureRateAlarm"]["Properties"]["Metrics"]
+                self.assertEqual([m["Id"] for m in rate], ["failed", "processed", "rate"])
+
+    def test_a_function_without_its_pattern_variable_is_refused(self):
+        import tempfile
+        with open(os.path.join(assemble.INFRA, "patterns", "point-to-point.yaml"), encoding="utf-8") as f:
+            text = f.read().replace("EVENTKIT_PATTERN: point-to-point", "EVENTKIT_PATTERN: elsewhere")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "point-to-point.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            with self.assertRaises(SystemExit) as raised:
+                assemble.Pattern(path)
+            self.assertEqual(raised.exception.code, 2)
+
+
 if __name__ == "__main__":
     unittest.main()
