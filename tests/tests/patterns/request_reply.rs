@@ -34,10 +34,16 @@ async fn result(stack: &Stack, id: &str) -> anyhow::Result<Value> {
         .await
 }
 
+/// Waits for a check's outcome; a check that settles on another outcome fails at once,
+/// saying which (a late answer shows as `timed_out`, not as a 60 s wait).
 async fn wait_outcome(stack: &Stack, id: &str, outcome: &str) -> anyhow::Result<Value> {
     wait_for(&format!("check {id} to be {outcome}"), DEADLINE, || async {
         let r = result(stack, id).await?;
-        Ok((r["outcome"] == outcome).then_some(r))
+        let now = r["outcome"].as_str().unwrap_or_default();
+        if now != outcome && matches!(now, "answered" | "timed_out") {
+            anyhow::bail!("check {id} ended `{now}`, not `{outcome}`: {r}");
+        }
+        Ok((now == outcome).then_some(r))
     })
     .await
 }
@@ -47,10 +53,12 @@ async fn replies_are_matched_and_stray_ones_dropped_with_a_log_line() -> anyhow:
     let stack = Stack::load().await?;
     let silent_sku = unique("silent");
     let (answered, silent, late, duplicate) = tokio::try_join!(
-        start(&stack, "mug", 10_000),
+        // Checks meant to be answered get 30 s: a cold responder on a loaded 2-core machine
+        // took more than 10 s once in a fresh-clone run.
+        start(&stack, "mug", 30_000),
         start(&stack, &silent_sku, 1_000),
         start(&stack, "slow-2000-mug", 500),
-        start(&stack, "dup-mug", 10_000),
+        start(&stack, "dup-mug", 30_000),
     )?;
     let r = wait_outcome(&stack, &answered, "answered").await?;
     assert_eq!(
