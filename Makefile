@@ -128,6 +128,6 @@ new-function: ## scaffold a pattern function on the router: make new-function NA
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips) and an idempotent batch vs Powertools on LocalStack
+bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips; metrics on/off) and an idempotent batch vs Powertools on LocalStack
 	cargo bench -p eventkit
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin idempotency-bench
