@@ -182,6 +182,8 @@ enum KeySource {
 
 struct Route<S> {
     event_type: String,
+    /// `event_type` as a metric label, built once.
+    metric_type: Option<metrics::SharedString>,
     version: Option<String>,
     call: Call<S>,
     idempotency: Option<(KeySource, Arc<SharedIdempotency>)>,
@@ -323,6 +325,7 @@ impl<S: Send + Sync + 'static> Router<S> {
         });
         self.routes.push(Route {
             event_type: event_type.to_owned(),
+            metric_type: emf::type_label(event_type),
             version,
             call,
             idempotency: None,
@@ -515,7 +518,7 @@ impl<S: Send + Sync + 'static> Router<S> {
                 Err(e) => return Err(e),
             };
             let result = self.call(route, envelope, remaining).await;
-            emf::dispatched(Some(&route.event_type), result.is_ok(), age);
+            emf::dispatched(route.metric_type.as_ref(), result.is_ok(), age);
             result
         }
         .instrument(span)
@@ -547,7 +550,7 @@ impl<S: Send + Sync + 'static> Router<S> {
             Ok(Outcome::Executed(output)) => Ok(output),
             Ok(Outcome::Replayed(output)) => {
                 tracing::info!("duplicate absorbed: replayed the stored result");
-                emf::duplicate_absorbed(&route.event_type);
+                emf::duplicate_absorbed(route.metric_type.as_ref());
                 Ok(output)
             }
             Err(IdempotencyError::Handler(e)) => Err(e),

@@ -385,6 +385,16 @@ impl Stack {
         since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> anyhow::Result<Vec<String>> {
         let group = format!("/aws/lambda/{}", self.output(function_output)?);
+        self.group_log_lines(&group, terms, since).await
+    }
+
+    /// [`Stack::log_lines_since`] for any log group; empty while the group does not exist.
+    pub async fn group_log_lines(
+        &self,
+        group: &str,
+        terms: &[&str],
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> anyhow::Result<Vec<String>> {
         let pattern = terms
             .iter()
             .map(|t| format!("\"{t}\""))
@@ -396,7 +406,7 @@ impl Stack {
             let out = match self
                 .logs
                 .filter_log_events()
-                .log_group_name(&group)
+                .log_group_name(group)
                 .filter_pattern(&pattern)
                 .set_start_time(since.map(|t| t.timestamp_millis()))
                 .set_next_token(token.clone())

@@ -153,23 +153,12 @@ async fn every_function_logs_valid_emf_under_its_pattern_and_each_pattern_has_a_
             &format!("EMF documents in {group}"),
             Duration::from_secs(20),
             || async {
-                let out = stack
-                    .logs
-                    .filter_log_events()
-                    .log_group_name(&group)
-                    .filter_pattern("\"_aws\"")
-                    .send()
-                    .await;
-                let lines: Vec<String> = match out {
-                    Ok(o) => o
-                        .events()
-                        .iter()
-                        .filter_map(|e| e.message())
-                        .filter(|m| spec::is_emf(m))
-                        .map(str::to_owned)
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
+                let lines: Vec<String> = stack
+                    .group_log_lines(&group, &["_aws"], None)
+                    .await?
+                    .into_iter()
+                    .filter(|m| spec::is_emf(m))
+                    .collect();
                 Ok((!lines.is_empty()).then_some(lines))
             },
         )

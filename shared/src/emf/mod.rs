@@ -28,9 +28,9 @@
 pub mod spec;
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use metrics::Unit;
+use metrics::{SharedString, Unit};
 use metrics_cloudwatch_embedded::Collector;
 
 /// Records the router answered for without error.
@@ -222,22 +222,25 @@ pub fn take() -> Vec<u8> {
     buffer
 }
 
-/// The EventType label for a handled type, or none if the format would refuse it.
-fn type_label(event_type: &str) -> Option<String> {
-    sanitise_dimension_value(event_type)
+/// The EventType label for a handled type, or none if the format would refuse it. Built
+/// once per route (sanitising and allocating per record would sit on the hot path);
+/// cloning it is a reference count.
+pub(crate) fn type_label(event_type: &str) -> Option<SharedString> {
+    sanitise_dimension_value(event_type).map(|v| SharedString::from(Arc::<str>::from(v)))
 }
 
-/// One envelope dispatched: its outcome per type and overall, and its age.
-pub(crate) fn dispatched(event_type: Option<&str>, ok: bool, age_ms: Option<f64>) {
+/// One envelope dispatched: its outcome per type (label from [`type_label`]) and overall,
+/// and its age.
+pub(crate) fn dispatched(event_type: Option<&SharedString>, ok: bool, age_ms: Option<f64>) {
     let name = if ok {
         RECORDS_PROCESSED
     } else {
         RECORDS_FAILED
     };
-    if let Some(label) = event_type.and_then(type_label) {
+    if let Some(label) = event_type {
         metrics::counter!(name, EVENT_TYPE => label.clone()).increment(1);
         if let Some(age) = age_ms {
-            metrics::histogram!(EVENT_AGE, EVENT_TYPE => label).record(age);
+            metrics::histogram!(EVENT_AGE, EVENT_TYPE => label.clone()).record(age);
         }
     }
     if let Some(age) = age_ms {
@@ -257,9 +260,9 @@ pub fn records(processed: u64, failed: u64) {
     }
 }
 
-pub(crate) fn duplicate_absorbed(event_type: &str) {
-    if let Some(label) = type_label(event_type) {
-        metrics::counter!(DUPLICATES_ABSORBED, EVENT_TYPE => label).increment(1);
+pub(crate) fn duplicate_absorbed(event_type: Option<&SharedString>) {
+    if let Some(label) = event_type {
+        metrics::counter!(DUPLICATES_ABSORBED, EVENT_TYPE => label.clone()).increment(1);
     }
     metrics::counter!(DUPLICATES_ABSORBED).increment(1);
 }
