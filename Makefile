@@ -13,7 +13,7 @@ STACK ?= eventkit
 # Local stacks retry failed records after 7 s instead of 70 s, so a poison message reaches
 # its DLQ (3 receives) in seconds; the function timeout stays below it, with room for a
 # cold start while every pattern test runs at once on 2 cores (3 s was not enough).
-LOCAL_PARAMETERS ?= FunctionTimeout=6 QueueVisibilityTimeout=7
+LOCAL_PARAMETERS ?= FunctionTimeout=6 QueueVisibilityTimeout=7 TracesExporter=console
 # The e2e crate reads these; LocalStack ignores the credentials' values.
 LOCAL_AWS := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 LOCALSTACK_ENDPOINT=$(ENDPOINT)
 

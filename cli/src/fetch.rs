@@ -1,14 +1,14 @@
 //! Reading a conversation from CloudWatch Logs: its events from the audit log group (the
 //! bus's audit rule writes every event there, as EventBridge delivered it) and its
-//! failures from the stack's function log groups (the kit logs each failure as JSON with
-//! the envelope's ids).
+//! failures and span timings from the stack's function log groups (the kit logs each
+//! failure as JSON with the envelope's ids, and each span as OTLP/JSON when exported).
 
 use aws_sdk_cloudwatchlogs::Client;
 use chrono::{DateTime, Utc};
 use eventkit::Envelope;
 use serde_json::Value;
 
-use crate::trace::{Conversation, Failure, Observed};
+use crate::trace::{Conversation, Failure, Observed, Timing};
 
 /// Why a conversation could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,16 @@ pub async fn failures(
     stack: &str,
     correlation_id: &str,
 ) -> Result<Vec<Failure>, FetchError> {
+    Ok(function_logs(logs, stack, correlation_id).await?.0)
+}
+
+/// [`failures`], and the timings of the functions' exported spans naming the correlation
+/// id (one read of each log group).
+pub async fn function_logs(
+    logs: &Client,
+    stack: &str,
+    correlation_id: &str,
+) -> Result<(Vec<Failure>, Vec<Timing>), FetchError> {
     let prefix = format!("/aws/lambda/{stack}-");
     let mut groups = Vec::new();
     let mut token: Option<String> = None;
@@ -136,9 +146,14 @@ pub async fn failures(
         }
     }
     let mut found = Vec::new();
+    let mut timings = Vec::new();
     for group in groups {
         let function = group.trim_start_matches("/aws/lambda/").to_owned();
         for (ms, text) in messages(logs, &group, &format!("\"{correlation_id}\"")).await? {
+            if text.contains("\"resourceSpans\"") {
+                timings.extend(Timing::from_span_line(&function, &text));
+                continue;
+            }
             let Ok(line) = serde_json::from_str::<Value>(&text) else {
                 continue;
             };
@@ -160,7 +175,7 @@ pub async fn failures(
             });
         }
     }
-    Ok(found)
+    Ok((found, timings))
 }
 
 /// The whole conversation: events and failures.
@@ -171,6 +186,6 @@ pub async fn conversation(
     correlation_id: &str,
 ) -> Result<Conversation, FetchError> {
     let events = audit_events(logs, audit_group, correlation_id).await?;
-    let failures = failures(logs, stack, correlation_id).await?;
-    Ok(Conversation::build(correlation_id, events, failures))
+    let (failures, timings) = function_logs(logs, stack, correlation_id).await?;
+    Ok(Conversation::build(correlation_id, events, failures).with_timings(timings))
 }

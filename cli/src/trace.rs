@@ -34,6 +34,73 @@ pub struct Failure {
     pub last: Option<DateTime<Utc>>,
 }
 
+/// A function's handling of an event of the conversation, from its exported span (the
+/// functions' logs when they run with `OTEL_TRACES_EXPORTER=console`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timing {
+    /// The function.
+    pub function: String,
+    /// The event handled.
+    pub event_id: String,
+    /// `process` (a consumer) or `send` (a relay publishing it).
+    pub operation: String,
+    /// When the span started.
+    pub start: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub millis: f64,
+    /// Whether it ended in error.
+    pub failed: bool,
+    /// The OpenTelemetry trace it belongs to.
+    pub trace_id: String,
+}
+
+impl Timing {
+    /// Reads an exported span line (OTLP/JSON, one span a document); `None` for any other
+    /// line or a span that names no event.
+    pub fn from_span_line(function: &str, line: &str) -> Option<Timing> {
+        let doc: serde_json::Value = serde_json::from_str(line).ok()?;
+        let span = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        let attribute = |key: &str| {
+            span["attributes"].as_array().and_then(|a| {
+                a.iter()
+                    .find(|kv| kv["key"] == key)
+                    .and_then(|kv| kv["value"]["stringValue"].as_str())
+            })
+        };
+        let nanos = |key: &str| span[key].as_str().and_then(|n| n.parse::<i64>().ok());
+        let (start, end) = (nanos("startTimeUnixNano")?, nanos("endTimeUnixNano")?);
+        Some(Timing {
+            function: function.to_owned(),
+            event_id: attribute("cloudevents.event_id")?.to_owned(),
+            operation: attribute("messaging.operation.type")
+                .unwrap_or("process")
+                .to_owned(),
+            start: DateTime::from_timestamp_nanos(start),
+            millis: (end - start) as f64 / 1e6,
+            failed: span["status"]["code"] == 2,
+            trace_id: span["traceId"].as_str()?.to_owned(),
+        })
+    }
+
+    fn label(&self, start: Option<DateTime<Utc>>) -> String {
+        let at = start
+            .map(|s| {
+                format!(
+                    " +{:.2}s",
+                    (self.start - s).num_milliseconds() as f64 / 1000.0
+                )
+            })
+            .unwrap_or_default();
+        let verb = if self.operation == "send" {
+            "sent by "
+        } else {
+            ""
+        };
+        let mark = if self.failed { " ✗" } else { "" };
+        format!("{verb}{}{at} {:.0} ms{mark}", self.function, self.millis)
+    }
+}
+
 /// One conversation: its events in causation order, and the failures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Conversation {
@@ -43,6 +110,8 @@ pub struct Conversation {
     pub events: Vec<Observed>,
     /// Failures, grouped by function and error.
     pub failures: Vec<Failure>,
+    /// How long each function took over each event, when spans were exported.
+    pub timings: Vec<Timing>,
 }
 
 fn time_of(o: &Observed) -> Option<DateTime<Utc>> {
@@ -80,7 +149,31 @@ impl Conversation {
             correlation_id: correlation_id.to_owned(),
             events,
             failures: merged.into_values().collect(),
+            timings: Vec::new(),
         }
+    }
+
+    /// Adds the timings of the conversation's events (others are dropped), senders first,
+    /// then in start order.
+    pub fn with_timings(mut self, timings: Vec<Timing>) -> Conversation {
+        let ids: HashSet<String> = self.events.iter().map(|o| o.envelope.id.clone()).collect();
+        let mut timings: Vec<Timing> = timings
+            .into_iter()
+            .filter(|t| ids.contains(&t.event_id))
+            .collect();
+        timings.sort_by(|a, b| {
+            (a.operation != "send", a.start).cmp(&(b.operation != "send", b.start))
+        });
+        self.timings = timings;
+        self
+    }
+
+    fn timing_labels(&self, event_id: &str, start: Option<DateTime<Utc>>) -> Vec<String> {
+        self.timings
+            .iter()
+            .filter(|t| t.event_id == event_id)
+            .map(|t| t.label(start))
+            .collect()
     }
 
     /// Event ids whose cause is not in the conversation (its starts).
@@ -151,7 +244,21 @@ impl Conversation {
             .iter()
             .filter_map(|f| f.event_id.as_deref())
             .collect();
-        fn line(o: &Observed, start: Option<DateTime<Utc>>, failed: &HashSet<&str>) -> String {
+        let timed: HashMap<&str, String> = self
+            .events
+            .iter()
+            .filter_map(|o| {
+                let labels = self.timing_labels(&o.envelope.id, start);
+                (!labels.is_empty())
+                    .then(|| (o.envelope.id.as_str(), format!("  ⏱ {}", labels.join(", "))))
+            })
+            .collect();
+        let failed = (&failed, &timed);
+        fn line(
+            o: &Observed,
+            start: Option<DateTime<Utc>>,
+            (failed, timed): (&HashSet<&str>, &HashMap<&str, String>),
+        ) -> String {
             let at = match (time_of(o), start) {
                 (Some(t), Some(s)) if t != s => {
                     format!("+{:.2}s", (t - s).num_milliseconds() as f64 / 1000.0)
@@ -165,8 +272,13 @@ impl Conversation {
                 ""
             };
             format!(
-                "{}  [{}]  {}  {}{}",
-                o.envelope.event_type, o.envelope.source, at, o.envelope.id, mark
+                "{}  [{}]  {}  {}{}{}",
+                o.envelope.event_type,
+                o.envelope.source,
+                at,
+                o.envelope.id,
+                timed.get(o.envelope.id.as_str()).map_or("", String::as_str),
+                mark
             )
         }
         #[allow(clippy::too_many_arguments)] // a recursive helper's context, kept local
@@ -177,7 +289,7 @@ impl Conversation {
             root: bool,
             children: &HashMap<&str, Vec<&Observed>>,
             start: Option<DateTime<Utc>>,
-            failed: &HashSet<&str>,
+            failed: (&HashSet<&str>, &HashMap<&str, String>),
             out: &mut String,
         ) {
             let branch = if root {
@@ -211,7 +323,7 @@ impl Conversation {
             }
         }
         for root in self.roots() {
-            walk(root, "", true, true, &children, start, &failed, &mut out);
+            walk(root, "", true, true, &children, start, failed, &mut out);
         }
         if !self.failures.is_empty() {
             let _ = writeln!(out, "failures:");
@@ -244,10 +356,16 @@ impl Conversation {
             )
         };
         let ids: HashSet<&str> = self.events.iter().map(|o| o.envelope.id.as_str()).collect();
+        let start = self.events.iter().filter_map(time_of).min();
         for o in &self.events {
+            let timings: String = self
+                .timing_labels(&o.envelope.id, start)
+                .iter()
+                .map(|l| format!("<br/><small>⏱ {l}</small>"))
+                .collect();
             let _ = writeln!(
                 out,
-                "    {}[\"{}<br/><small>{}</small>\"]",
+                "    {}[\"{}<br/><small>{}</small>{timings}\"]",
                 node(&o.envelope.id),
                 o.envelope.event_type,
                 o.envelope.source
@@ -362,6 +480,66 @@ mod tests {
         assert!(mermaid.starts_with("flowchart TD"));
         assert_eq!(mermaid.matches(" --> ").count(), 3, "{mermaid}");
         assert!(mermaid.contains("-.-> f0"), "{mermaid}");
+    }
+
+    #[derive(Clone, Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn exported_spans_time_their_events_on_the_tree() {
+        let capture = Capture::default();
+        eventkit::otel::init_with_writer(capture.clone());
+        let events = chain();
+        let unrelated = Envelope::new("x", "unrelated", json!({}));
+        for (e, error) in [
+            (&events[1], None),
+            (&events[2], Some("declined by the test")),
+            (&unrelated, None),
+        ] {
+            let cx = eventkit::otel::consumer(e);
+            std::thread::sleep(std::time::Duration::from_millis(3));
+            eventkit::otel::finish(&cx, error.as_ref().map(|e| e as &dyn std::fmt::Display));
+        }
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let timings: Vec<Timing> = text
+            .lines()
+            .map(|l| Timing::from_span_line("shop-payments", l).expect("a span line reads"))
+            .collect();
+        assert_eq!(timings.len(), 3);
+        assert!(timings.iter().all(|t| t.millis >= 3.0), "{timings:?}");
+        assert!(Timing::from_span_line("f", r#"{"level":"INFO"}"#).is_none());
+
+        let c = Conversation::build(&events[0].correlation_id, observed(&events), vec![])
+            .with_timings(timings);
+        assert_eq!(c.timings.len(), 2, "the unrelated event's span is dropped");
+        let text = c.render_text();
+        let reserved = text
+            .lines()
+            .find(|l| l.contains("inventory.reserved"))
+            .unwrap();
+        assert!(reserved.contains("⏱ shop-payments +"), "{text}");
+        assert!(!reserved.contains('✗'), "{text}");
+        let declined = text
+            .lines()
+            .find(|l| l.contains("payment.declined"))
+            .unwrap();
+        assert!(declined.contains(" ms ✗"), "{text}");
+        assert!(!text
+            .lines()
+            .find(|l| l.contains("checkout.requested"))
+            .unwrap()
+            .contains('⏱'));
+        assert_eq!(c.render_mermaid().matches("⏱ shop-payments").count(), 2);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! What the metrics cost per record: an SQS batch of 10 envelopes through the router to a
 //! no-op typed handler, with metrics off (no recorder: the `metrics` facade does nothing)
 //! and on (the EMF recorder, and the per-invocation flush `Router::run` does, rendered to a
-//! buffer instead of stdout). Report on/off per record.
+//! buffer instead of stdout), then with OpenTelemetry spans too (`on+traces`). Report each
+//! against `off` per record.
 //!
-//! `off` must run first: the recorder, once installed, stays for the process.
+//! The cases run in this order: the recorder and the tracer, once installed, stay for the
+//! process.
 
 use criterion::{criterion_main, Criterion, Throughput};
 use eventkit::{emf, Envelope, Router};
@@ -54,6 +56,15 @@ fn bench(c: &mut Criterion) {
     std::env::set_var("EVENTKIT_PATTERN", "point-to-point");
     assert!(emf::init().is_some(), "the EMF recorder installs");
     group.bench_function("on", |b| {
+        b.iter(|| {
+            let answer = runtime.block_on(router.handle(std::hint::black_box(event.clone()), None));
+            (answer, emf::take())
+        })
+    });
+    // Every record's consumer span recorded and exported as its OTLP/JSON line (to a sink:
+    // the serialisation is measured, not the terminal), as with OTEL_TRACES_EXPORTER=console.
+    eventkit::otel::init_with_writer(std::io::sink());
+    group.bench_function("on+traces", |b| {
         b.iter(|| {
             let answer = runtime.block_on(router.handle(std::hint::black_box(event.clone()), None));
             (answer, emf::take())

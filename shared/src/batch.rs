@@ -38,6 +38,7 @@ use std::panic::AssertUnwindSafe;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
+use opentelemetry::context::FutureExt as _;
 use tracing::Instrument;
 
 use crate::claim_check::ClaimCheck;
@@ -186,6 +187,12 @@ struct Readable {
     id: String,
     envelope: Envelope,
     pointers: Vec<crate::claim_check::S3Ref>,
+    /// The message's `AWSTraceHeader` (X-Ray), the trace parent when the envelope has none.
+    xray: Option<String>,
+}
+
+fn xray_header(record: &SqsMessage) -> Option<String> {
+    record.attributes.get("AWSTraceHeader").cloned()
 }
 
 /// Redeems (SQS Extended Client body, then `dataref`) and unwraps one record.
@@ -238,9 +245,14 @@ where
     E: std::fmt::Display,
 {
     let span = observability::record_span(&readable.id, &readable.envelope);
-    let result = AssertUnwindSafe(handler(readable.envelope).instrument(span.clone()))
-        .catch_unwind()
-        .await;
+    let xray = crate::otel::xray_context(readable.xray.as_deref());
+    let result = AssertUnwindSafe(
+        handler(readable.envelope)
+            .instrument(span.clone())
+            .with_context(xray),
+    )
+    .catch_unwind()
+    .await;
     let _enter = span.enter();
     match result {
         Ok(Ok(())) => {
@@ -292,12 +304,14 @@ where
     if event.records.first().is_some_and(is_fifo) {
         return process_batch(event, options, move |record| async move {
             let id = message_id(&record);
+            let xray = xray_header(&record);
             let (envelope, pointers) = read_record(record, claim_check).await?;
             run_envelope(
                 Readable {
                     id,
                     envelope,
                     pointers,
+                    xray,
                 },
                 claim_check,
                 handler,
@@ -309,26 +323,28 @@ where
     }
     let mut response = SqsBatchResponse::default();
     let concurrency = options.concurrency.max(1);
-    let read: Vec<(String, Result<_, RecordError>)> = futures::stream::iter(event.records)
-        .map(|record| async move {
-            let id = message_id(&record);
-            let span = tracing::info_span!("sqs_record", message_id = %id);
-            let result = read_record(record, claim_check)
-                .instrument(span.clone())
-                .await;
-            if let Err(e) = &result {
-                let _enter = span.enter();
-                tracing::error!(error = %e, "record cannot be read; returned to the queue");
-            }
-            (id, result)
-        })
-        .buffered(concurrency)
-        .collect()
-        .await;
+    let read: Vec<(String, Option<String>, Result<_, RecordError>)> =
+        futures::stream::iter(event.records)
+            .map(|record| async move {
+                let id = message_id(&record);
+                let xray = xray_header(&record);
+                let span = tracing::info_span!("sqs_record", message_id = %id);
+                let result = read_record(record, claim_check)
+                    .instrument(span.clone())
+                    .await;
+                if let Err(e) = &result {
+                    let _enter = span.enter();
+                    tracing::error!(error = %e, "record cannot be read; returned to the queue");
+                }
+                (id, xray, result)
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
     // Groups in first-seen order; a record without a key is a group of its own.
     let mut groups: Vec<Vec<Readable>> = Vec::new();
     let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (id, result) in read {
+    for (id, xray, result) in read {
         match result {
             Err(_) => response.add_failure(id),
             Ok((envelope, pointers)) => {
@@ -340,6 +356,7 @@ where
                     id,
                     envelope,
                     pointers,
+                    xray,
                 };
                 match key.and_then(|k| by_key.get(&k).copied().map(|i| (k, i))) {
                     Some((_, i)) => groups[i].push(readable),

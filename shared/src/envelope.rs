@@ -56,6 +56,8 @@ const KNOWN_ATTRIBUTES: &[&str] = &[
     "data",
     "data_base64",
     "dataref",
+    "traceparent",
+    "tracestate",
 ];
 
 /// A deterministic id from its parts (a UUID v5): a producer that re-runs after a crash or
@@ -158,6 +160,14 @@ pub struct Envelope<T = Value> {
     /// Where the payload is, when it was claim-checked (`s3://bucket/key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataref: Option<String>,
+    /// W3C trace context of the span that sent this event (CloudEvents distributed tracing
+    /// extension): `00-<trace id>-<span id>-<flags>`. Set by the kit's publishers from the
+    /// current span (see [`crate::otel`]); a malformed value starts a new trace, never fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// W3C `tracestate` travelling with `traceparent`: vendor-specific trace data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     /// Extension attributes the kit does not interpret, kept verbatim.
     #[serde(flatten)]
     pub extensions: Map<String, Value>,
@@ -194,8 +204,24 @@ struct RawEnvelope<T> {
     data: Option<T>,
     data_base64: Option<String>,
     dataref: Option<String>,
+    // Values, not strings: a malformed trace context is dropped, never a refused event.
+    traceparent: Option<Value>,
+    tracestate: Option<Value>,
     #[serde(flatten)]
     extensions: Map<String, Value>,
+}
+
+/// A trace context attribute that is not a string is dropped with a warning: the event
+/// starts a new trace rather than fail.
+fn trace_attribute(value: Option<Value>, field: &str) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            tracing::warn!(field, value = %other, "trace context attribute is not a string; ignored, the event starts a new trace");
+            None
+        }
+    }
 }
 
 fn required(value: Option<String>, field: &'static str) -> Result<String, EnvelopeError> {
@@ -251,6 +277,8 @@ impl<T> TryFrom<RawEnvelope<T>> for Envelope<T> {
             data: raw.data,
             data_base64: raw.data_base64,
             dataref: raw.dataref,
+            traceparent: trace_attribute(raw.traceparent, "traceparent"),
+            tracestate: trace_attribute(raw.tracestate, "tracestate"),
             extensions,
         };
         envelope.validate()?;
@@ -346,6 +374,8 @@ impl<T> Envelope<T> {
             data: Some(data),
             data_base64: None,
             dataref: None,
+            traceparent: None,
+            tracestate: None,
             extensions: Map::new(),
         }
     }
@@ -501,6 +531,8 @@ impl<T> Envelope<T> {
             data,
             data_base64: self.data_base64,
             dataref: self.dataref,
+            traceparent: self.traceparent,
+            tracestate: self.tracestate,
             extensions: self.extensions,
         })
     }

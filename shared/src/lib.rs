@@ -12,6 +12,8 @@
 //! * [`publish`] — the publishing port (an EventBridge bus, or memory in tests).
 //! * [`outbox`] — the transactional outbox's stream relay.
 //! * [`observability`] — JSON logs and per-event spans.
+//! * [`otel`] — one trace across hops: OpenTelemetry spans, W3C trace context on the
+//!   envelope, AWS X-Ray headers bridged.
 //! * [`emf`] — CloudWatch metrics (Embedded Metric Format) every router function emits.
 //! * [`config`] — required and optional settings from the environment, read at init.
 //! * [`aws`] — the AWS adapters behind the ports above (DynamoDB, S3, EventBridge, SQS).
@@ -36,6 +38,7 @@ pub mod emf;
 pub mod envelope;
 pub mod idempotency;
 pub mod observability;
+pub mod otel;
 pub mod outbox;
 pub mod publish;
 pub mod router;

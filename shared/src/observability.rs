@@ -1,4 +1,5 @@
-//! Structured JSON logs and per-event spans carrying the correlation metadata.
+//! Structured JSON logs and per-event spans carrying the correlation metadata (and the
+//! OpenTelemetry trace id, see [`crate::otel`]).
 //!
 //! Payloads are never logged: spans carry envelope attributes only.
 
@@ -8,7 +9,8 @@ use crate::envelope::Envelope;
 
 /// Installs a JSON subscriber: level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else
 /// `info`. Lambda adds the timestamp and request id lines itself, so events carry the
-/// current span's fields flattened in. Safe to call twice (the second call is ignored).
+/// current span's fields flattened in. Also installs the span exporter ([`crate::otel::init`]).
+/// Safe to call twice (the second call is ignored).
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| {
@@ -28,6 +30,7 @@ pub fn init_tracing() {
         .with_target(false)
         .without_time()
         .try_init();
+    crate::otel::init();
 }
 
 /// A span for handling one envelope: id, type, source, correlation and causation ids.
@@ -39,6 +42,7 @@ pub fn envelope_span<T>(envelope: &Envelope<T>) -> tracing::Span {
         source = %envelope.source,
         correlation_id = %envelope.correlation_id,
         causation_id = envelope.causation_id.as_deref().unwrap_or(""),
+        trace_id = tracing::field::Empty,
     )
 }
 

@@ -69,9 +69,23 @@ impl<P: Publisher> Relay<P> {
             }
         }
         for chunk in pending.chunks(BATCH) {
-            let envelopes: Vec<Envelope> = chunk.iter().map(|(_, e)| e.clone()).collect();
+            // One send span per envelope, continuing the writer's trace; the envelope goes
+            // out stamped with it, so consumers are its children.
+            let (envelopes, spans): (Vec<Envelope>, Vec<_>) = chunk
+                .iter()
+                .map(|(_, e)| {
+                    let cx = crate::otel::producer(e);
+                    let mut e = e.clone();
+                    crate::otel::stamp(&mut e, &cx);
+                    (e, cx)
+                })
+                .unzip();
             if let Err(e) = self.publisher.publish(&envelopes).await {
                 let failed = e.failed_ids(&envelopes);
+                for (envelope, cx) in envelopes.iter().zip(&spans) {
+                    let refused = failed.contains(&envelope.id.as_str());
+                    crate::otel::finish(cx, refused.then_some(&e as &dyn std::fmt::Display));
+                }
                 let first = chunk
                     .iter()
                     .find(|(_, env)| failed.contains(&env.id.as_str()))
@@ -79,6 +93,9 @@ impl<P: Publisher> Relay<P> {
                 tracing::error!(error = %e, event_id = %first.1.id, "outbox relay: not published; the stream retries from this record");
                 crate::emf::records(relayed, 1);
                 return failure(first.0.clone());
+            }
+            for cx in &spans {
+                crate::otel::finish(cx, None);
             }
             for (_, envelope) in chunk {
                 tracing::info!(event_id = %envelope.id, event_type = %envelope.event_type, correlation_id = %envelope.correlation_id, "relayed");

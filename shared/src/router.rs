@@ -59,6 +59,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::Diagnostic;
+use opentelemetry::context::FutureExt as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -70,7 +71,7 @@ use crate::envelope::{Envelope, EnvelopeError};
 use crate::idempotency::{
     Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore, Outcome,
 };
-use crate::{emf, observability};
+use crate::{emf, observability, otel};
 
 type SharedIdempotency = Idempotency<Arc<dyn IdempotencyStore>>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -502,9 +503,13 @@ impl<S: Send + Sync + 'static> Router<S> {
         envelope: Envelope,
         remaining: Option<Duration>,
     ) -> Result<Value, RouteError> {
+        let cx = otel::consumer(&envelope);
         let span = observability::envelope_span(&envelope);
+        if let Some(trace_id) = otel::trace_id(&cx) {
+            span.record("trace_id", trace_id);
+        }
         let age = emf::age_ms(envelope.time);
-        async {
+        let result = async {
             let route = match self.find(&envelope) {
                 Ok(route) => route,
                 Err(e @ (RouteError::UnknownType { .. } | RouteError::UnknownVersion { .. })) => {
@@ -522,7 +527,13 @@ impl<S: Send + Sync + 'static> Router<S> {
             result
         }
         .instrument(span)
-        .await
+        .with_context(cx.clone())
+        .await;
+        otel::finish(
+            &cx,
+            result.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+        );
+        result
     }
 
     /// Runs a route's handler, through its idempotency when it has one.
@@ -729,7 +740,12 @@ impl<S: Send + Sync + 'static> Router<S> {
                 let router = router.clone();
                 async move {
                     let remaining = remaining_time(event.context.deadline);
-                    let result = router.handle(event.payload, remaining).await;
+                    // The invocation's X-Ray trace: the parent of an event that carries none.
+                    let xray = otel::xray_context(event.context.xray_trace_id.as_deref());
+                    let result = router
+                        .handle(event.payload, remaining)
+                        .with_context(xray)
+                        .await;
                     // After every invocation, so a frozen or reclaimed sandbox loses none.
                     emf::flush_invocation(&event.context.request_id);
                     result.map_err(Diagnostic::from)

@@ -235,10 +235,9 @@ mod cloudevents_sdk {
             json!({"order_id": "o-1"}),
         );
         caused.extensions.insert("sequence".into(), json!("3"));
-        caused.extensions.insert(
-            "traceparent".into(),
-            json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-        );
+        // The distributed tracing extension, as the kit's publishers stamp it.
+        caused.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        caused.tracestate = Some("congo=t61rcWkgMzE".into());
         let mut claim_checked =
             Envelope::new("eventkit.documents", "document.submitted", json!(null));
         claim_checked.data = None;
@@ -266,6 +265,16 @@ mod cloudevents_sdk {
             assert_eq!(theirs["data"], mine.data.clone().unwrap_or(Value::Null));
         }
         assert_eq!(read[1]["attributes"]["causationid"], json!(written[0].id));
+        assert_eq!(
+            (
+                &read[1]["attributes"]["traceparent"],
+                &read[1]["attributes"]["tracestate"]
+            ),
+            (
+                &json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                &json!("congo=t61rcWkgMzE")
+            )
+        );
         assert_eq!(
             read[2]["attributes"]["dataref"],
             json!("s3://bucket/claims/abc")

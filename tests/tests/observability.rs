@@ -203,3 +203,148 @@ async fn every_function_logs_valid_emf_under_its_pattern_and_each_pattern_has_a_
     );
     Ok(())
 }
+
+/// One exported span (OTLP/JSON, one document a line) and the function that logged it.
+#[derive(Debug, Clone)]
+struct Span {
+    function: String,
+    trace: String,
+    id: String,
+    parent: Option<String>,
+    name: String,
+    kind: u64,
+    event_id: Option<String>,
+}
+
+fn read_span(function: &str, line: &str) -> Option<Span> {
+    let doc: Value = serde_json::from_str(line).ok()?;
+    let span = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    let event_id = span["attributes"].as_array().and_then(|a| {
+        a.iter()
+            .find(|kv| kv["key"] == "cloudevents.event_id")
+            .and_then(|kv| kv["value"]["stringValue"].as_str().map(str::to_owned))
+    });
+    Some(Span {
+        function: function.to_owned(),
+        trace: span["traceId"].as_str()?.to_owned(),
+        id: span["spanId"].as_str()?.to_owned(),
+        parent: span["parentSpanId"].as_str().map(str::to_owned),
+        name: span["name"].as_str()?.to_owned(),
+        kind: span["kind"].as_u64()?,
+        event_id,
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs the deployed stack: make patterns-test"]
+async fn one_order_is_one_trace_from_the_front_door_through_the_outbox_relay_and_the_bus(
+) -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let base = stack.api_base()?;
+    // The caller's own trace: everything the order causes must join it.
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let caller = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let traceparent = format!("00-{trace}-{caller}-01");
+    let order = json!({"customer": eventkit_e2e::unique("cust-trace"), "kind": "physical",
+        "lines": [{"sku": "mug", "quantity": 1, "unit_price": 900}]});
+    let (status, accepted) = eventkit_e2e::http(
+        "POST",
+        &format!("{base}/orders"),
+        Some(&order),
+        &[("traceparent", traceparent.as_str())],
+    )
+    .await?;
+    assert_eq!(status, 202, "{accepted}");
+    let event_id = accepted["event_id"].as_str().unwrap_or_default().to_owned();
+
+    // front door -> outbox relay -> bus -> the order view's queue, the customer totals
+    // function (a direct rule target) and the sender router's queue.
+    let functions = [
+        "FrontDoorFunctionName",
+        "OutboxRelayFunctionName",
+        "OrderViewsFunctionName",
+        "CustomerTotalsFunctionName",
+        "SenderRouterFunctionName",
+    ];
+    let spans = wait_for(
+        "the order's spans in every function's log",
+        Duration::from_secs(90),
+        || async {
+            let mut spans = Vec::new();
+            for f in functions {
+                let lines = stack
+                    .log_lines_since(f, &["resourceSpans", &trace], None)
+                    .await?;
+                spans.extend(lines.iter().filter_map(|l| read_span(f, l)));
+            }
+            let consumers = spans
+                .iter()
+                .filter(|s| s.kind == 5 && s.event_id.as_deref() == Some(event_id.as_str()))
+                .count();
+            Ok((consumers >= 3).then_some(spans))
+        },
+    )
+    .await?;
+    for s in &spans {
+        assert_eq!(s.trace, trace, "every span in the caller's trace: {s:?}");
+    }
+    let one = |function: &str, kind: u64| -> Span {
+        let found: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.function == function && s.kind == kind)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one span of kind {kind} in {function}: {spans:#?}"
+        );
+        found[0].clone()
+    };
+    let door = one("FrontDoorFunctionName", 2);
+    assert_eq!(door.name, "POST /orders");
+    assert_eq!(
+        door.parent.as_deref(),
+        Some(caller.as_str()),
+        "the caller's span is the parent"
+    );
+    let relay = one("OutboxRelayFunctionName", 4);
+    assert_eq!(relay.name, "send order.placed");
+    assert_eq!(relay.event_id.as_deref(), Some(event_id.as_str()));
+    assert_eq!(
+        relay.parent.as_deref(),
+        Some(door.id.as_str()),
+        "the relay continues the request"
+    );
+    let mut consumers = Vec::new();
+    for f in &functions[2..] {
+        let consumer = one(f, 5);
+        assert_eq!(consumer.name, "process order.placed");
+        assert_eq!(consumer.event_id.as_deref(), Some(event_id.as_str()));
+        assert_eq!(
+            consumer.parent.as_deref(),
+            Some(relay.id.as_str()),
+            "{f} continues the relay's send"
+        );
+        consumers.push(consumer);
+    }
+
+    // The next producer: the sender router's command to the warehouse carries its span.
+    let router_span = &consumers[2];
+    let command = wait_for("the warehouse command", Duration::from_secs(30), || async {
+        let bodies = stack
+            .bodies_in("WarehouseQueueUrl", |b| b.contains(&event_id))
+            .await?;
+        Ok(bodies
+            .into_iter()
+            .find(|b| b.contains(&event_id))
+            .map(|b| eventkit::Envelope::<Value>::from_json(&b)))
+    })
+    .await??;
+    assert_eq!(command.causation_id.as_deref(), Some(event_id.as_str()));
+    assert_eq!(
+        command.traceparent,
+        Some(format!("00-{trace}-{}-01", router_span.id)),
+        "the command is the sender router's span's child"
+    );
+    Ok(())
+}

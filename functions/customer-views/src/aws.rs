@@ -39,13 +39,14 @@ impl CustomerSource for LambdaCustomerSource {
             customer_id: customer_id.to_owned(),
             reason,
         };
-        let query = cause.caused(
+        let mut query = cause.caused(
             "eventkit.customer-views",
             GET_PROFILE,
             GetProfile {
                 customer_id: customer_id.to_owned(),
             },
         );
+        eventkit::otel::stamp_current(&mut query);
         let out = self
             .client
             .invoke()

@@ -15,12 +15,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventkit::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore};
-use eventkit::Envelope;
+use eventkit::{otel, Envelope};
 use eventkit_contracts::orders::{
     Line, OrderCancelled, OrderKind, OrderPlaced, ORDER_CANCELLED, ORDER_PLACED, SOURCE,
 };
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -197,15 +200,66 @@ pub async fn handle<S: OrderStore, I: IdempotencyStore>(
         Body::Binary(b) => b.clone(),
         _ => Vec::new(),
     };
-    let answer = match (&method, route) {
+    let template = match route {
+        ["orders"] => "/orders",
+        ["orders", _] => "/orders/{id}",
+        ["orders", _, "cancel"] => "/orders/{id}/cancel",
+        _ => "unmatched",
+    };
+    // The caller's W3C trace, else the invocation's X-Ray trace, else a new one; the
+    // events this request writes carry it on.
+    let xray = request
+        .lambda_context_ref()
+        .and_then(|c| c.xray_trace_id.clone());
+    let parent = otel::continued(
+        header(&request, "traceparent").as_deref(),
+        header(&request, "tracestate").as_deref(),
+        || otel::xray_context(xray.as_deref()),
+    );
+    let cx = otel::start(
+        format!("{method} {template}"),
+        SpanKind::Server,
+        vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.route", template),
+            KeyValue::new("url.path", path.clone()),
+        ],
+        &parent,
+    );
+    let answer =
+        async { route_request(&door, &request, &method, &path, route, correlation, &body).await }
+            .with_context(cx.clone())
+            .await;
+    otel::set_attribute(
+        &cx,
+        KeyValue::new("http.response.status_code", i64::from(answer.status)),
+    );
+    let failed = (answer.status >= 500).then(|| answer.body["detail"].to_string());
+    otel::finish(&cx, failed.as_ref().map(|d| d as &dyn std::fmt::Display));
+    if answer.status >= 500 {
+        tracing::error!(status = answer.status, detail = %answer.body["detail"], "request failed");
+    }
+    answer.into_response()
+}
+
+async fn route_request<S: OrderStore, I: IdempotencyStore>(
+    door: &FrontDoor<S, I>,
+    request: &Request,
+    method: &Method,
+    path: &str,
+    route: &[&str],
+    correlation: Option<String>,
+    body: &[u8],
+) -> Answer {
+    match (method, route) {
         (&Method::POST, ["orders"]) => {
-            match header(&request, IDEMPOTENCY_KEY) {
-                Some(key) => idempotent(&door, &key, &body, || place(&door, &body, correlation.clone())).await,
-                None => place(&door, &body, correlation).await,
+            match header(request, IDEMPOTENCY_KEY) {
+                Some(key) => idempotent(door, &key, body, || place(door, body, correlation.clone())).await,
+                None => place(door, body, correlation).await,
             }
         }
-        (&Method::POST, ["orders", id, "cancel"]) => cancel(&door, id, &body).await,
-        (&Method::GET, ["orders", id]) => get(&door, id).await,
+        (&Method::POST, ["orders", id, "cancel"]) => cancel(door, id, body).await,
+        (&Method::GET, ["orders", id]) => get(door, id).await,
         (_, ["orders"] | ["orders", _] | ["orders", _, "cancel"]) => Answer::problem(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed",
@@ -216,11 +270,7 @@ pub async fn handle<S: OrderStore, I: IdempotencyStore>(
             "Not found",
             format!("no route for {method} {path}; use POST /orders, POST /orders/{{id}}/cancel or GET /orders/{{id}}"),
         ),
-    };
-    if answer.status >= 500 {
-        tracing::error!(status = answer.status, detail = %answer.body["detail"], "request failed");
     }
-    answer.into_response()
 }
 
 fn header(request: &Request, name: &str) -> Option<String> {

@@ -192,7 +192,7 @@ impl Timer for SqsTimer {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(event.to_json())
+            .message_body(eventkit::otel::stamped(event).to_json())
             .delay_seconds(seconds)
             .send()
             .await

@@ -394,7 +394,7 @@ pub fn outbox_put(
     let mut put = Put::builder()
         .table_name(table)
         .item("pk", s(&envelope.id))
-        .item("envelope", s(envelope.to_json()))
+        .item("envelope", s(crate::otel::stamped(envelope).to_json()))
         .item("type", s(&envelope.event_type))
         .item("expires_at", n(expires_at))
         // A reused envelope id would publish one event twice under one id: refuse it.

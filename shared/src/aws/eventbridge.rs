@@ -31,7 +31,8 @@ pub fn to_entry(envelope: &Envelope, bus: &str) -> PutEventsRequestEntry {
                 .time
                 .map(|t| DateTime::from_millis(t.timestamp_millis())),
         )
-        .detail(envelope.to_json())
+        // The current span becomes the receiver's parent.
+        .detail(crate::otel::stamped(envelope).to_json())
         .build()
 }
 

@@ -76,7 +76,7 @@ impl SqsQueues {
 #[async_trait]
 impl QueueSender for SqsQueues {
     async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError> {
-        let body = envelope.to_json();
+        let body = crate::otel::stamped(envelope).to_json();
         let mut request = self.client.send_message().queue_url(queue_url);
         let body = match &self.claim_check {
             Some(cc) => {

@@ -155,23 +155,21 @@ async fn a_compensation_that_keeps_failing_waits_in_the_dlq_and_the_trace_names_
     let audit = stack.output("AuditLogGroupName")?;
     let start = fetch::audit_events(&stack.logs, &audit, &unique("none")).await?;
     assert!(start.is_empty());
-    let correlation = {
-        let events = wait_for("the conversation's events", DEADLINE, || async {
-            let lines = stack
-                .log_lines(
-                    "PaymentFunctionName",
-                    &[&c.order_id, "refund failed transiently"],
-                )
-                .await?;
-            Ok((!lines.is_empty()).then_some(lines))
-        })
-        .await?;
-        let line: serde_json::Value = serde_json::from_str(&events[0])?;
-        line["span"]["correlation_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
+    // The failure's log line (its exported span names the error too, but carries no `span`).
+    let correlation = wait_for("the conversation's events", DEADLINE, || async {
+        let lines = stack
+            .log_lines(
+                "PaymentFunctionName",
+                &[&c.order_id, "refund failed transiently"],
+            )
+            .await?;
+        Ok(lines.iter().find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).ok()?["span"]["correlation_id"]
+                .as_str()
+                .map(str::to_owned)
+        }))
+    })
+    .await?;
     let conversation = fetch::conversation(&stack.logs, &stack_name, &audit, &correlation).await?;
     let text = conversation.render_text();
     assert_eq!(

@@ -1,0 +1,200 @@
+//! One trace across hops, in process: the router continues each record's trace (the
+//! envelope's `traceparent`, else the SQS message's X-Ray header), what a handler sends is
+//! stamped with the handler's span, and the exported spans link up. A malformed
+//! `traceparent` starts a new trace and the record is still processed.
+//!
+//! Its own binary: the tracer is process-wide.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use eventkit::{otel, Envelope, Router};
+use serde_json::{json, Value};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// Every exported span, with its resource's service name.
+    fn spans(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| {
+                let doc: Value = serde_json::from_str(line).expect("one JSON document a line");
+                let resource = &doc["resourceSpans"][0];
+                assert_eq!(
+                    resource["resource"]["attributes"][0]["key"], "service.name",
+                    "{line}"
+                );
+                let scope = &resource["scopeSpans"][0];
+                assert_eq!(scope["scope"]["name"], "eventkit");
+                scope["spans"][0].clone()
+            })
+            .collect()
+    }
+
+    fn span_of(&self, event_id: &str) -> Value {
+        self.spans()
+            .into_iter()
+            .find(|s| attribute(s, "cloudevents.event_id") == Some(event_id.to_owned()))
+            .unwrap_or_else(|| panic!("no span for event {event_id}"))
+    }
+}
+
+fn attribute(span: &Value, key: &str) -> Option<String> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .and_then(|a| a["value"]["stringValue"].as_str().map(str::to_owned))
+}
+
+struct Never;
+
+impl From<Never> for lambda_runtime::Diagnostic {
+    fn from(_: Never) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "Never".into(),
+            error_message: String::new(),
+        }
+    }
+}
+
+/// What each handled event would send on: its id and the `traceparent` it would carry.
+type Sent = Mutex<Vec<(String, Option<String>)>>;
+
+fn sqs_record(id: &str, body: &str, xray: Option<&str>) -> Value {
+    let mut attributes = json!({"ApproximateReceiveCount": "1"});
+    if let Some(header) = xray {
+        attributes["AWSTraceHeader"] = json!(header);
+    }
+    json!({
+        "messageId": id,
+        "receiptHandle": format!("rh-{id}"),
+        "body": body,
+        "attributes": attributes,
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:orders",
+        "awsRegion": "us-east-1"
+    })
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+
+#[tokio::test]
+async fn each_record_continues_its_trace_and_what_it_sends_carries_it_on() {
+    let capture = Capture::default();
+    otel::init_with_writer(capture.clone());
+    let router = Router::with_state(Sent::default()).on(
+        "order.placed",
+        |sent: Arc<Sent>, e: Envelope<Value>| async move {
+            let next = e.caused("eventkit.test", "order.routed", json!({}));
+            let traceparent = otel::stamped(&next).traceparent.clone();
+            sent.lock().unwrap().push((e.id.clone(), traceparent));
+            Ok::<_, Never>(())
+        },
+    );
+
+    let mut traced = Envelope::new("eventkit.test", "order.placed", json!({}));
+    traced.traceparent = Some(format!("00-{TRACE}-{PARENT}-01"));
+    let xray_only = Envelope::new("eventkit.test", "order.placed", json!({}));
+    let mut malformed = Envelope::new("eventkit.test", "order.placed", json!({}));
+    malformed.traceparent = Some("00-not-a-trace-01".into());
+    let untraced = Envelope::new("eventkit.test", "order.placed", json!({}));
+    let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    let records = vec![
+        // The envelope's trace context wins over the message's X-Ray header.
+        sqs_record("m1", &traced.to_json(), Some(xray)),
+        sqs_record("m2", &xray_only.to_json(), Some(xray)),
+        sqs_record("m3", &malformed.to_json(), None),
+        sqs_record("m4", &untraced.to_json(), None),
+    ];
+    let response = router
+        .handle(json!({ "Records": records }), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([]),
+        "every record processed"
+    );
+
+    let sent: Vec<(String, Option<String>)> = router.state().lock().unwrap().clone();
+    assert_eq!(sent.len(), 4);
+    let sent_for = |id: &str| {
+        sent.iter()
+            .find(|(e, _)| e == id)
+            .and_then(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("{id} sent nothing traced"))
+    };
+
+    // Continued: the consumer span is the envelope's span's child, in its trace, and the
+    // follow-up's traceparent names the consumer span as its parent.
+    let span = capture.span_of(&traced.id);
+    assert_eq!(span["traceId"], TRACE);
+    assert_eq!(span["parentSpanId"], PARENT);
+    assert_eq!(span["name"], "process order.placed");
+    assert_eq!(span["kind"], 5, "a consumer span");
+    assert_eq!(span["status"]["code"], 1);
+    assert_eq!(
+        sent_for(&traced.id),
+        format!("00-{TRACE}-{}-01", span["spanId"].as_str().unwrap())
+    );
+
+    // Bridged: no traceparent, so the X-Ray header's trace and segment are the parent.
+    let span = capture.span_of(&xray_only.id);
+    assert_eq!(span["traceId"], "5759e988bd862e3fe1be46a994272793");
+    assert_eq!(span["parentSpanId"], "53995c3f42cd8ad8");
+    assert!(sent_for(&xray_only.id).starts_with("00-5759e988bd862e3fe1be46a994272793-"));
+
+    // Malformed or missing: a new root trace, its own, still processed.
+    let mut roots = Vec::new();
+    for e in [&malformed, &untraced] {
+        let span = capture.span_of(&e.id);
+        assert!(span.get("parentSpanId").is_none(), "a root span: {span}");
+        let trace = span["traceId"].as_str().unwrap().to_owned();
+        assert_eq!(trace.len(), 32);
+        assert_ne!(trace, TRACE);
+        assert!(sent_for(&e.id).contains(&trace));
+        roots.push(trace);
+    }
+    assert_ne!(
+        roots[0], roots[1],
+        "each untraced record starts its own trace"
+    );
+
+    // A failed record's span says so.
+    let failing = Router::new().on("order.placed", |_, _: Envelope<Value>| async {
+        Err::<(), _>(lambda_runtime::Diagnostic {
+            error_type: "Refused".into(),
+            error_message: "refused by the test".into(),
+        })
+    });
+    let refused = Envelope::new("eventkit.test", "order.placed", json!({}));
+    assert!(failing
+        .handle(serde_json::to_value(&refused).unwrap(), None)
+        .await
+        .is_err());
+    let span = capture.span_of(&refused.id);
+    assert_eq!(span["status"]["code"], 2);
+    assert!(
+        span["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused by the test"),
+        "{span}"
+    );
+}
