@@ -62,8 +62,13 @@ fn bench(c: &mut Criterion) {
         })
     });
     // Every record's consumer span recorded and exported as its OTLP/JSON line (to a sink:
-    // the serialisation is measured, not the terminal), as with OTEL_TRACES_EXPORTER=console.
-    eventkit::otel::init_with_writer(std::io::sink());
+    // the serialisation is measured, not the terminal), as with OTEL_TRACES_EXPORTER=console;
+    // run with OTEL_TRACES_EXPORTER=none for spans and propagation without export.
+    if std::env::var("OTEL_TRACES_EXPORTER").as_deref() == Ok("none") {
+        eventkit::otel::init();
+    } else {
+        eventkit::otel::init_with_writer(std::io::sink());
+    }
     group.bench_function("on+traces", |b| {
         b.iter(|| {
             let answer = runtime.block_on(router.handle(std::hint::black_box(event.clone()), None));

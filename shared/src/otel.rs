@@ -30,9 +30,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::envelope::Envelope;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
@@ -42,9 +43,6 @@ use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
-use serde_json::json;
-
-use crate::envelope::Envelope;
 
 /// The instrumentation scope of the kit's spans.
 pub const SCOPE: &str = "eventkit";
@@ -303,8 +301,9 @@ pub fn set_attribute(cx: &Context, attribute: KeyValue) {
 /// Writes each span as one OTLP/JSON `ExportTraceServiceRequest` line: the resource's
 /// `service.name` is the Lambda function (or `OTEL_SERVICE_NAME`).
 pub struct JsonLines<W> {
-    writer: Arc<Mutex<W>>,
-    service: String,
+    writer: Mutex<W>,
+    /// Everything before the span: resource and scope, escaped once.
+    prefix: Vec<u8>,
 }
 
 impl<W> JsonLines<W> {
@@ -313,51 +312,51 @@ impl<W> JsonLines<W> {
         let service = std::env::var("OTEL_SERVICE_NAME")
             .or_else(|_| std::env::var("AWS_LAMBDA_FUNCTION_NAME"))
             .unwrap_or_else(|_| "unknown_service".to_owned());
+        let mut prefix = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#.to_vec();
+        json_str(&mut prefix, &service);
+        prefix.extend_from_slice(br#"}}]},"scopeSpans":[{"scope":{"name":"#);
+        json_str(&mut prefix, SCOPE);
+        prefix.extend_from_slice(br#"},"spans":["#);
         JsonLines {
-            writer: Arc::new(Mutex::new(writer)),
-            service,
+            writer: Mutex::new(writer),
+            prefix,
         }
     }
 }
 
 impl<W> fmt::Debug for JsonLines<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonLines")
-            .field("service", &self.service)
-            .finish()
+        f.debug_struct("JsonLines").finish_non_exhaustive()
     }
 }
 
 impl<W: Write + Send + Sync> SpanExporter for JsonLines<W> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut lines = String::new();
+        let mut lines = Vec::with_capacity(1024 * batch.len());
         for span in &batch {
-            lines.push_str(&span_line(&self.service, span));
-            lines.push('\n');
+            lines.extend_from_slice(&self.prefix);
+            write_span(&mut lines, span);
+            lines.extend_from_slice(b"]}]}]}\n");
         }
         // One write per batch, so a line never interleaves with a log line.
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer
-            .write_all(lines.as_bytes())
+            .write_all(&lines)
             .and_then(|()| writer.flush())
             .map_err(|e| opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string()))
     }
 }
 
-fn nanos(t: SystemTime) -> String {
+/// `s` as a JSON string (quoted, escaped).
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn nanos(t: SystemTime) -> u128 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default()
-        .to_string()
-}
-
-fn any_value(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Bool(b) => json!({"boolValue": b}),
-        Value::I64(i) => json!({"intValue": i.to_string()}),
-        Value::F64(f) => json!({"doubleValue": f}),
-        other => json!({"stringValue": other.to_string()}),
-    }
 }
 
 fn kind_number(kind: &SpanKind) -> u8 {
@@ -370,42 +369,73 @@ fn kind_number(kind: &SpanKind) -> u8 {
     }
 }
 
-/// One span as an OTLP/JSON `ExportTraceServiceRequest` (ids in hex, times in nanoseconds).
-fn span_line(service: &str, span: &SpanData) -> String {
-    let attributes: Vec<_> = span
-        .attributes
-        .iter()
-        .map(|kv| json!({"key": kv.key.as_str(), "value": any_value(&kv.value)}))
-        .collect();
-    let mut out = json!({
-        "traceId": span.span_context.trace_id().to_string(),
-        "spanId": span.span_context.span_id().to_string(),
-        "name": span.name,
-        "kind": kind_number(&span.span_kind),
-        "startTimeUnixNano": nanos(span.start_time),
-        "endTimeUnixNano": nanos(span.end_time),
-        "attributes": attributes,
-        "status": match &span.status {
-            Status::Unset => json!({}),
-            Status::Ok => json!({"code": 1}),
-            Status::Error { description } => json!({"code": 2, "message": description}),
-        },
-    });
+/// One OTLP/JSON span: ids in hex, times as nanosecond strings, enums as numbers. Written
+/// straight into the buffer: the exporter runs once per record.
+fn write_span(out: &mut Vec<u8>, span: &SpanData) {
+    // Writes into a Vec cannot fail.
+    let _ = write!(
+        out,
+        r#"{{"traceId":"{}","spanId":"{}","#,
+        span.span_context.trace_id(),
+        span.span_context.span_id()
+    );
     if span.parent_span_id != SpanId::INVALID {
-        out["parentSpanId"] = json!(span.parent_span_id.to_string());
+        let _ = write!(out, r#""parentSpanId":"{}","#, span.parent_span_id);
     }
-    json!({
-        "resourceSpans": [{
-            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
-            "scopeSpans": [{"scope": {"name": SCOPE}, "spans": [out]}]
-        }]
-    })
-    .to_string()
+    out.extend_from_slice(br#""name":"#);
+    json_str(out, &span.name);
+    let _ = write!(
+        out,
+        r#","kind":{},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":["#,
+        kind_number(&span.span_kind),
+        nanos(span.start_time),
+        nanos(span.end_time)
+    );
+    for (i, kv) in span.attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"key":"#);
+        json_str(out, kv.key.as_str());
+        out.extend_from_slice(br#","value":{"#);
+        match &kv.value {
+            Value::Bool(b) => {
+                let _ = write!(out, r#""boolValue":{b}"#);
+            }
+            Value::I64(i) => {
+                let _ = write!(out, r#""intValue":"{i}""#);
+            }
+            Value::F64(f) if f.is_finite() => {
+                let _ = write!(out, r#""doubleValue":{f}"#);
+            }
+            Value::String(s) => {
+                out.extend_from_slice(br#""stringValue":"#);
+                json_str(out, s.as_str());
+            }
+            other => {
+                out.extend_from_slice(br#""stringValue":"#);
+                json_str(out, &other.to_string());
+            }
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.extend_from_slice(br#"],"status":"#);
+    match &span.status {
+        Status::Unset => out.extend_from_slice(b"{}"),
+        Status::Ok => out.extend_from_slice(br#"{"code":1}"#),
+        Status::Error { description } => {
+            out.extend_from_slice(br#"{"code":2,"message":"#);
+            json_str(out, description);
+            out.push(b'}');
+        }
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn xray_headers_become_w3c_parents() {
