@@ -96,6 +96,8 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_group_kill.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_stream_binaries.py
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test -p eventkit-cli --test dlq -- --ignored
@@ -124,10 +126,16 @@ watch: ## run one function on the host, rebuilt on change, with its deployed set
 	FN="$(FN)" DEPLOYED="$(DEPLOYED)" PYTHON=$(VENV)/bin/python tools/dev/watch.sh
 local-invoke: ## send a sample event to the function `make watch` runs: make local-invoke FN=p2p-consumer EVENT=events/...
 	FN="$(FN)" EVENT="$(EVENT)" tools/dev/local-invoke.sh
+rebuild-wallet-summary: ## rebuild the wallet summary read model from the event store into a table: make rebuild-wallet-summary INTO=<table>
+	@test -n "$(INTO)" || { echo "rebuild-wallet-summary: name the target table: make rebuild-wallet-summary INTO=<table>" >&2; exit 2; }
+	@test -f build/stack-outputs.env || { echo "rebuild-wallet-summary: no deployed stack: run 'make deploy-local' first" >&2; exit 1; }
+	$(LOCAL_AWS) AWS_ENDPOINT_URL=$(ENDPOINT) EVENTS_TABLE=$$(sed -n 's/^WalletEventsTableName=//p' build/stack-outputs.env) \
+	  cargo run -q -p wallet --bin wallet-rebuild -- $(INTO)
 new-function: ## scaffold a pattern function on the router: make new-function NAME=my-consumer
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips; metrics on/off) and an idempotent batch vs Powertools on LocalStack
+bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack; loading an event-sourced wallet with and without snapshots
 	cargo bench -p eventkit
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin idempotency-bench
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin snapshot-bench

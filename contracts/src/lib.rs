@@ -480,6 +480,78 @@ pub mod quotes {
     }
 }
 
+pub mod wallets {
+    //! The event-sourced wallet: its command and the events its event store publishes.
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    /// The wallets' events' source.
+    pub const SOURCE: &str = "eventkit.wallets";
+    /// A command for one wallet (`subject` = the wallet id).
+    pub const WALLET_COMMAND: &str = "wallet.command";
+    /// A wallet was opened.
+    pub const WALLET_OPENED: &str = "wallet.opened";
+    /// Money came in.
+    pub const WALLET_CREDITED: &str = "wallet.credited";
+    /// Money went out.
+    pub const WALLET_DEBITED: &str = "wallet.debited";
+    /// A wallet takes no more movements.
+    pub const WALLET_CLOSED: &str = "wallet.closed";
+
+    /// `wallet.command`: what a wallet is asked to do.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum WalletCommand {
+        /// Open it for a customer.
+        Open {
+            /// The owner.
+            customer: String,
+            /// ISO 4217 code.
+            currency: String,
+        },
+        /// Add money.
+        Credit {
+            /// Minor units, positive.
+            amount: i64,
+            /// The caller's reference (a payment id).
+            reference: Option<String>,
+        },
+        /// Take money out.
+        Debit {
+            /// Minor units, positive, at most the balance.
+            amount: i64,
+            /// The caller's reference.
+            reference: Option<String>,
+        },
+        /// Close it (the balance must be zero).
+        Close,
+    }
+
+    /// `wallet.opened` (version 2; version 1, never published, had no currency).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct WalletOpened {
+        /// The owner.
+        pub customer: String,
+        /// ISO 4217 code.
+        pub currency: String,
+    }
+
+    /// `wallet.credited` and `wallet.debited`: a movement and the balance after it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct WalletMovement {
+        /// Minor units.
+        pub amount: i64,
+        /// The balance after it.
+        pub balance: i64,
+        /// The caller's reference.
+        pub reference: Option<String>,
+    }
+
+    /// `wallet.closed`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct WalletClosed {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::orders::*;

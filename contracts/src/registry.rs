@@ -11,7 +11,7 @@
 use schemars::{generate::SchemaSettings, JsonSchema, Schema};
 use serde::Serialize;
 
-use crate::{checkout, customers, documents, fulfilment, ledger, orders, quotes, stock};
+use crate::{checkout, customers, documents, fulfilment, ledger, orders, quotes, stock, wallets};
 
 /// Which changes to an event type's schema are allowed within one schema version.
 ///
@@ -231,6 +231,22 @@ pub fn catalogue() -> Vec<EventContract> {
         contract!(quotes::QuoteAggregated, quotes::QUOTE_AGGREGATED, "1", Full,
             "The composite result, naming the suppliers that did not answer.",
             sources: [quotes::AGGREGATOR], producers: ["AggregatorFunction"], channels: ["bus"]),
+        // Event sourcing: commands by queue; the event store's stream relayed to the bus.
+        contract!(wallets::WalletCommand, wallets::WALLET_COMMAND, "1", Backward,
+            "A command for one wallet; the aggregate decides.",
+            sources: [], producers: ["client"], channels: ["WalletCommandsQueue"]),
+        contract!(wallets::WalletOpened, wallets::WALLET_OPENED, "2", Forward,
+            "A wallet was opened (stored 1.0 events are upcast before they are published).",
+            sources: [wallets::SOURCE], producers: ["WalletRelayFunction"], channels: ["bus"]),
+        contract!(wallets::WalletMovement, wallets::WALLET_CREDITED, "1", Forward,
+            "Money came in; the balance after it.",
+            sources: [wallets::SOURCE], producers: ["WalletRelayFunction"], channels: ["bus"]),
+        contract!(wallets::WalletMovement, wallets::WALLET_DEBITED, "1", Forward,
+            "Money went out; the balance after it.",
+            sources: [wallets::SOURCE], producers: ["WalletRelayFunction"], channels: ["bus"]),
+        contract!(wallets::WalletClosed, wallets::WALLET_CLOSED, "1", Forward,
+            "The wallet takes no more movements.",
+            sources: [wallets::SOURCE], producers: ["WalletRelayFunction"], channels: ["bus"]),
     ]
 }
 

@@ -14,6 +14,11 @@ fix names the defect it works around; remove it when the pinned LocalStack has i
 * CloudWatch Logs ``filterPattern``: the community matcher accepts every event. The fix
   matches plain terms (all must occur) and ``{ $.field = "value" }`` JSON filters, which
   is what the kit's CLI sends.
+* moto ``TransactWriteItems`` that is cancelled (a failed condition: the optimistic
+  concurrency conflict of an event store) rolls back by swapping every table for a deep
+  copy. Stream readers hold the old table's stream shard, so they never see a record
+  written after it, and records of the cancelled writes stay in it. The fix keeps the
+  shard readers hold, without the cancelled records, on the restored table.
 """
 
 from __future__ import annotations
@@ -107,12 +112,46 @@ def _patch_logs_filter() -> None:
     provider.get_pattern_matcher = pattern_matcher
 
 
+def keep_stream_shards(transact_write_items):
+    """``transact_write_items`` whose rollback keeps each table's stream shard object."""
+
+    def patched(self, transact_items):
+        shards = {
+            name: (table.stream_shard, len(table.stream_shard.items))
+            for name, table in self.tables.items()
+            if getattr(table, "stream_shard", None) is not None
+        }
+        try:
+            return transact_write_items(self, transact_items)
+        except Exception:
+            for name, (shard, count) in shards.items():
+                table = self.tables.get(name)
+                if table is not None and table.stream_shard is not shard:
+                    del shard.items[count:]
+                    shard.table = table
+                    table.stream_shard = shard
+            raise
+
+    patched.eventkit_patched = True
+    return patched
+
+
+def _patch_moto_transactions() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if not getattr(DynamoDBBackend.transact_write_items, "eventkit_patched", False):
+        DynamoDBBackend.transact_write_items = keep_stream_shards(
+            DynamoDBBackend.transact_write_items
+        )
+
+
 @hooks.on_infra_start()
 def eventkit_patches() -> None:
     for name, patch in (
         ("events archive replay", _patch_archive_replay),
         ("events Step Functions target", _patch_states_target),
         ("logs filterPattern", _patch_logs_filter),
+        ("moto TransactWriteItems rollback and streams", _patch_moto_transactions),
     ):
         try:
             patch()

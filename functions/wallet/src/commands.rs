@@ -1,0 +1,151 @@
+//! The write side: `wallet.command` envelopes (from the commands queue) executed on the
+//! aggregate. The envelope's `subject` names the wallet and `data` the command; its
+//! conversation and trace become the stored events' metadata. A command is run once per
+//! envelope id (idempotency record); a lost optimistic-concurrency race is retried on fresh
+//! state; a refusal fails the record with the aggregate's reason, so it reaches the DLQ.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_es::{AggregateError, CqrsFramework, EventStore};
+use eventkit::idempotency::IdempotencyStore;
+use eventkit::{Envelope, Router};
+use lambda_runtime::Diagnostic;
+
+use crate::{metadata_of, Wallet, WalletCommand, WalletError};
+
+/// The command envelope's type.
+pub use eventkit_contracts::wallets::WALLET_COMMAND as COMMAND;
+
+/// Attempts at a command whose commit keeps losing the race for the next sequence.
+pub const ATTEMPTS: usize = 3;
+
+/// Why a command was not executed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The aggregate refused it: the reason names what to send instead.
+    #[error("wallet `{wallet}` refused the command: {reason}")]
+    Refused {
+        /// The wallet.
+        wallet: String,
+        /// The aggregate's reason.
+        reason: WalletError,
+    },
+    /// The envelope names no wallet.
+    #[error("a wallet command needs `subject` = the wallet id")]
+    NoWallet,
+    /// Another command kept committing first.
+    #[error("wallet `{wallet}`: another command committed first {ATTEMPTS} times; retried later")]
+    Conflict {
+        /// The wallet.
+        wallet: String,
+    },
+    /// The event store failed; retryable.
+    #[error("event store: {0}")]
+    Store(String),
+}
+
+impl From<CommandError> for Diagnostic {
+    fn from(e: CommandError) -> Diagnostic {
+        let error_type = match e {
+            CommandError::Refused { .. } => "CommandRefused",
+            CommandError::NoWallet => "BadCommand",
+            CommandError::Conflict { .. } => "Conflict",
+            CommandError::Store(_) => "TransientError",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Executes commands on wallets (the framework over an event store).
+#[async_trait]
+pub trait Commands: Send + Sync {
+    /// Decides and commits one command with `metadata` on the stored events.
+    async fn execute(
+        &self,
+        wallet: &str,
+        command: WalletCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<WalletError>>;
+}
+
+#[async_trait]
+impl<ES> Commands for CqrsFramework<Wallet, ES>
+where
+    ES: EventStore<Wallet>,
+    ES::AC: Send,
+{
+    async fn execute(
+        &self,
+        wallet: &str,
+        command: WalletCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<WalletError>> {
+        self.execute_with_metadata(wallet, command, metadata).await
+    }
+}
+
+/// Runs `command` on `wallet`, retrying a lost race on fresh state.
+pub async fn execute<C: Commands + ?Sized>(
+    commands: &C,
+    wallet: &str,
+    command: WalletCommand,
+    metadata: HashMap<String, String>,
+) -> Result<(), CommandError> {
+    for attempt in 1..=ATTEMPTS {
+        match commands
+            .execute(wallet, command.clone(), metadata.clone())
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(AggregateError::UserError(reason)) => {
+                return Err(CommandError::Refused {
+                    wallet: wallet.to_owned(),
+                    reason,
+                })
+            }
+            Err(AggregateError::AggregateConflict) => {
+                tracing::warn!(
+                    wallet,
+                    attempt,
+                    "lost the race for the next sequence; retrying on fresh state"
+                );
+            }
+            Err(e) => return Err(CommandError::Store(e.to_string())),
+        }
+    }
+    Err(CommandError::Conflict {
+        wallet: wallet.to_owned(),
+    })
+}
+
+async fn handle<C: Commands>(
+    commands: Arc<C>,
+    envelope: Envelope<WalletCommand>,
+) -> Result<(), CommandError> {
+    let wallet = envelope.subject.clone().ok_or(CommandError::NoWallet)?;
+    // The stored events' trace parent is this command's span, so the relay and the read
+    // models continue the command's trace.
+    let mut envelope = envelope;
+    eventkit::otel::stamp_current(&mut envelope);
+    let metadata = metadata_of(&envelope);
+    let command = envelope.data.ok_or(CommandError::NoWallet)?;
+    execute(commands.as_ref(), &wallet, command, metadata).await?;
+    tracing::info!(wallet, "command executed");
+    Ok(())
+}
+
+/// The commands function: `wallet.command` version 1, once per envelope id.
+pub fn router<C: Commands + 'static>(
+    commands: C,
+    idempotency: impl IdempotencyStore + 'static,
+) -> Router<C> {
+    Router::with_state(commands)
+        .idempotency_store(idempotency)
+        .on_version(COMMAND, "1", handle::<C>)
+        .idempotent()
+}
