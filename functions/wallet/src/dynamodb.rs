@@ -24,11 +24,16 @@ use crate::{stored_event, upcasters, Wallet};
 /// The framework over the event table (`dynamo-es` layout), reading through the upcasters.
 pub type WalletCqrs = CqrsFramework<Wallet, PersistedEventStore<DynamoEventRepository, Wallet>>;
 
-/// The command side over `events` (and `snapshots`, which `dynamo-es` names even unused).
-pub fn cqrs(client: Client, events: &str, snapshots: &str) -> WalletCqrs {
+/// The command side over `events`, with a snapshot of each wallet in `snapshots` every
+/// `snapshot_every` events (0: none, every load replays the whole history).
+pub fn cqrs(client: Client, events: &str, snapshots: &str, snapshot_every: usize) -> WalletCqrs {
     let repo = DynamoEventRepository::new(client).with_tables(events, snapshots);
-    let store = PersistedEventStore::new_event_store(repo).with_upcasters(upcasters());
-    CqrsFramework::new(store, vec![], ())
+    let store = if snapshot_every == 0 {
+        PersistedEventStore::new_event_store(repo)
+    } else {
+        PersistedEventStore::new_snapshot_store(repo, snapshot_every)
+    };
+    CqrsFramework::new(store.with_upcasters(upcasters()), vec![], ())
 }
 
 /// The statement table: `pk` = wallet, `sequence` (N) the sort key.

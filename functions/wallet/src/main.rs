@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use eventkit::aws::dynamodb::{DynamoIdempotencyStore, DynamoSequencedStore};
 use eventkit::aws::{eventbridge::EventBridgePublisher, load_config};
-use eventkit::config::required;
+use eventkit::config::{optional, required};
 use eventkit::outbox::Relay;
 use wallet::dynamodb::{cqrs, DynamoStatement};
 use wallet::views::{View, Views};
@@ -20,11 +20,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     match role.as_str() {
         "commands" => {
             let events = required("EVENTS_TABLE")?;
-            // dynamo-es names a snapshot table; the event store (no snapshots) never reads it.
-            let snapshots = format!("{events}-snapshots");
+            let snapshots = required("SNAPSHOTS_TABLE")?;
+            let every = optional("SNAPSHOT_EVERY")
+                .map(|n| n.parse::<usize>())
+                .transpose()
+                .map_err(|e| format!("SNAPSHOT_EVERY must be a whole number of events: {e}"))?
+                .unwrap_or(100);
             let idempotency =
                 DynamoIdempotencyStore::new(dynamodb.clone(), required("IDEMPOTENCY_TABLE")?);
-            wallet::commands::router(cqrs(dynamodb, &events, &snapshots), idempotency)
+            wallet::commands::router(cqrs(dynamodb, &events, &snapshots, every), idempotency)
                 .run()
                 .await
         }
