@@ -255,3 +255,113 @@ async fn a_wallets_events_are_its_state_its_read_models_and_their_rebuild() -> a
     assert_eq!(again, live, "the rebuilt summary is the live one");
     Ok(())
 }
+
+/// The envelopes the relay would publish for a wallet that is not in the store: stored
+/// events made by hand, through the same code.
+fn published(wallet: &str, events: &[WalletEvent]) -> Vec<Envelope> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let stored = cqrs_es::persist::SerializedEvent {
+                aggregate_id: wallet.to_owned(),
+                sequence: i + 1,
+                aggregate_type: "wallet".into(),
+                event_type: cqrs_es::DomainEvent::event_type(e),
+                event_version: cqrs_es::DomainEvent::event_version(e),
+                payload: serde_json::to_value(e).unwrap(),
+                metadata: json!({"correlationid": format!("corr-{wallet}")}),
+            };
+            wallet::envelope_of(stored).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_read_models_absorb_duplicated_and_reordered_deliveries() -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let w = unique("w-reorder");
+    let movement = |amount: i64, balance: i64| WalletEvent::Credited {
+        amount,
+        balance,
+        reference: None,
+    };
+    let history = [
+        WalletEvent::Opened {
+            customer: "cust-reorder".into(),
+            currency: "EUR".into(),
+        },
+        movement(100, 100),
+        WalletEvent::Debited {
+            amount: 30,
+            balance: 70,
+            reference: Some("pay-r".into()),
+        },
+        movement(5, 75),
+    ];
+    // Last first, each twice, straight onto both read models' queues.
+    let envelopes = published(&w, &history);
+    for queue in ["WalletSummaryQueueUrl", "WalletStatementQueueUrl"] {
+        for e in envelopes.iter().rev().chain(envelopes.iter().rev()) {
+            stack.send_raw(queue, &e.to_json()).await?;
+        }
+    }
+    // Early events fail and come back after the visibility timeout until the gap fills.
+    let summary = stack
+        .wait_for_item(
+            "WalletSummaryTableName",
+            &w,
+            "all 4 events",
+            DEADLINE,
+            |i| i.get("sequence") == Some(&json!(4)),
+        )
+        .await?;
+    assert_eq!(
+        (
+            &summary["balance"],
+            &summary["status"],
+            &summary["event_id"]
+        ),
+        (&json!(75), &json!("open"), &json!(envelopes[3].id))
+    );
+    // Every copy was handled: 4 applied, 4 absorbed as duplicates.
+    stack
+        .wait_for_log_lines("WalletSummaryFunctionName", &[&w, "duplicate"], 4, DEADLINE)
+        .await?;
+    stack
+        .wait_for_log_lines(
+            "WalletStatementFunctionName",
+            &[&w, "\"added\":false"],
+            3,
+            DEADLINE,
+        )
+        .await?;
+    let statement_table = stack.output("WalletStatementTableName")?;
+    let out = stack
+        .dynamodb
+        .query()
+        .table_name(&statement_table)
+        .key_condition_expression("pk = :w")
+        .expression_attribute_values(":w", AttributeValue::S(w.clone()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let lines: Vec<(Value, Value)> = out
+        .items()
+        .iter()
+        .map(item_to_json)
+        .map(|l| (l["sequence"].clone(), l["amount"].clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (json!(2), json!(100)),
+            (json!(3), json!(-30)),
+            (json!(4), json!(5))
+        ],
+        "one line a movement, in sequence"
+    );
+    let after = stack.item("WalletSummaryTableName", &w).await?;
+    assert_eq!(after.as_ref(), Some(&summary), "duplicates changed nothing");
+    Ok(())
+}
