@@ -125,12 +125,11 @@ pub async fn execute<C: Commands + ?Sized>(
 
 async fn handle<C: Commands>(
     commands: Arc<C>,
-    envelope: Envelope<WalletCommand>,
+    mut envelope: Envelope<WalletCommand>,
 ) -> Result<(), CommandError> {
     let wallet = envelope.subject.clone().ok_or(CommandError::NoWallet)?;
     // The stored events' trace parent is this command's span, so the relay and the read
     // models continue the command's trace.
-    let mut envelope = envelope;
     eventkit::otel::stamp_current(&mut envelope);
     let metadata = metadata_of(&envelope);
     let command = envelope.data.ok_or(CommandError::NoWallet)?;

@@ -8,12 +8,15 @@
 //! (every wallet was in euros); 2.0 has one. Code reads only 2.0.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster, SerializedEvent};
+use cqrs_es::persist::{
+    EventUpcaster, SemanticVersion, SemanticVersionEventUpcaster, SerializedEvent,
+};
 use cqrs_es::{Aggregate, DomainEvent};
 use eventkit::envelope::stable_id;
 use eventkit::router::RouteError;
@@ -271,6 +274,11 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
     ))]
 }
 
+/// A stored version as `cqrs-es` compares them (`2.0` is `2.0.0`, as upcasters write it).
+fn version(text: &str) -> Option<SemanticVersion> {
+    text.parse().ok()
+}
+
 /// `event` through `upcasters`, as the store reads it.
 pub fn upcast(upcasters: &[Box<dyn EventUpcaster>], mut event: SerializedEvent) -> SerializedEvent {
     for u in upcasters {
@@ -279,14 +287,6 @@ pub fn upcast(upcasters: &[Box<dyn EventUpcaster>], mut event: SerializedEvent) 
         }
     }
     event
-}
-
-/// A semantic version as numbers, missing parts 0 (`2.0` is `2.0.0`, as upcasters write it).
-fn version(text: &str) -> [u64; 3] {
-    let mut parts = text
-        .split('.')
-        .map(|p| p.parse::<u64>().unwrap_or(u64::MAX));
-    [(); 3].map(|()| parts.next().unwrap_or(0))
 }
 
 /// A stored event from the event table's item (`dynamo-es` layout) in DynamoDB JSON, as
@@ -417,11 +417,12 @@ pub fn stored_envelope(record: &EventRecord) -> Option<Result<Envelope, RouteErr
     if record.event_name != "INSERT" {
         return None;
     }
+    // Built once: the relay reads every record through them.
+    static UPCASTERS: LazyLock<Vec<Box<dyn EventUpcaster>>> = LazyLock::new(upcasters);
     let image = serde_json::to_value(&record.change.new_image).ok()?;
-    let upcasters = upcasters();
     Some(
         stored_event(&image)
-            .map(|e| upcast(&upcasters, e))
+            .map(|e| upcast(&UPCASTERS, e))
             .and_then(envelope_of)
             .map_err(RouteError::from),
     )
