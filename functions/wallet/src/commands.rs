@@ -1,8 +1,11 @@
 //! The write side: `wallet.command` envelopes (from the commands queue) executed on the
 //! aggregate. The envelope's `subject` names the wallet and `data` the command; its
 //! conversation and trace become the stored events' metadata. A command is run once per
-//! envelope id (idempotency record); a lost optimistic-concurrency race is retried on fresh
-//! state; a refusal fails the record with the aggregate's reason, so it reaches the DLQ.
+//! envelope id: by the idempotency record, and, should that record be lost after the events
+//! committed (a timeout between the two, a commit whose answer was lost), by the store
+//! itself: a command whose id is the causation of one of the wallet's last
+//! [`RECENT`] events is not run again. A lost optimistic-concurrency race is retried on
+//! fresh state; a refusal fails the record with the aggregate's reason, so it reaches the DLQ.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,13 +16,17 @@ use eventkit::idempotency::IdempotencyStore;
 use eventkit::{Envelope, Router};
 use lambda_runtime::Diagnostic;
 
-use crate::{metadata_of, Wallet, WalletCommand, WalletError};
+use crate::{metadata_of, Wallet, WalletCommand, WalletError, META_CAUSATION};
 
 /// The command envelope's type.
 pub use eventkit_contracts::wallets::WALLET_COMMAND as COMMAND;
 
 /// Attempts at a command whose commit keeps losing the race for the next sequence.
 pub const ATTEMPTS: usize = 3;
+
+/// How many of a wallet's latest events are searched for a command's own: a redelivery
+/// comes within minutes, and a wallet rarely takes this many other commands meanwhile.
+pub const RECENT: usize = 100;
 
 /// Why a command was not executed.
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +78,32 @@ pub trait Commands: Send + Sync {
         command: WalletCommand,
         metadata: HashMap<String, String>,
     ) -> Result<(), AggregateError<WalletError>>;
+
+    /// Whether one of `wallet`'s last [`RECENT`] stored events was caused by `command_id`.
+    async fn caused(&self, wallet: &str, command_id: &str) -> Result<bool, String>;
+}
+
+/// The causation ids of a wallet's latest stored events, newest first.
+#[async_trait]
+pub trait RecentCauses: Send + Sync {
+    /// At most `limit` of them.
+    async fn recent_causes(&self, wallet: &str, limit: usize) -> Result<Vec<String>, String>;
+}
+
+/// The framework over an event store, and a reader of that store's recent causations.
+pub struct EventSourced<ES: EventStore<Wallet>, H> {
+    /// Loads, decides and commits.
+    pub cqrs: CqrsFramework<Wallet, ES>,
+    /// Reads the same store's latest events.
+    pub history: H,
 }
 
 #[async_trait]
-impl<ES> Commands for CqrsFramework<Wallet, ES>
+impl<ES, H> Commands for EventSourced<ES, H>
 where
     ES: EventStore<Wallet>,
     ES::AC: Send,
+    H: RecentCauses,
 {
     async fn execute(
         &self,
@@ -85,7 +111,28 @@ where
         command: WalletCommand,
         metadata: HashMap<String, String>,
     ) -> Result<(), AggregateError<WalletError>> {
-        self.execute_with_metadata(wallet, command, metadata).await
+        self.cqrs
+            .execute_with_metadata(wallet, command, metadata)
+            .await
+    }
+
+    async fn caused(&self, wallet: &str, command_id: &str) -> Result<bool, String> {
+        let causes = self.history.recent_causes(wallet, RECENT).await?;
+        Ok(causes.iter().any(|c| c == command_id))
+    }
+}
+
+/// The in-memory store of `cqrs-es` (unit tests): every event of the wallet.
+#[async_trait]
+impl RecentCauses for cqrs_es::mem_store::MemStore<Wallet> {
+    async fn recent_causes(&self, wallet: &str, limit: usize) -> Result<Vec<String>, String> {
+        let events = self.load_events(wallet).await.map_err(|e| e.to_string())?;
+        Ok(events
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|e| e.metadata.get(META_CAUSATION).cloned())
+            .collect())
     }
 }
 
@@ -96,7 +143,25 @@ pub async fn execute<C: Commands + ?Sized>(
     command: WalletCommand,
     metadata: HashMap<String, String>,
 ) -> Result<(), CommandError> {
+    let command_id = metadata.get(META_CAUSATION).cloned();
     for attempt in 1..=ATTEMPTS {
+        // Before each attempt, on the store: a first attempt may be a redelivery whose
+        // events committed, a retry may follow a commit whose answer was lost.
+        if let Some(id) = &command_id {
+            if commands
+                .caused(wallet, id)
+                .await
+                .map_err(CommandError::Store)?
+            {
+                tracing::warn!(
+                    wallet,
+                    command = %id,
+                    attempt,
+                    "the command's events are already stored; not run again"
+                );
+                return Ok(());
+            }
+        }
         match commands
             .execute(wallet, command.clone(), metadata.clone())
             .await

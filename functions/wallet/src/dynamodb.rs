@@ -18,8 +18,9 @@ use eventkit::aws::dynamodb::to_attribute;
 use eventkit::idempotency::StoreError;
 use serde_json::{json, Map, Value};
 
+use crate::commands::{EventSourced, RecentCauses};
 use crate::views::StatementStore;
-use crate::{stored_event, upcasters, Wallet};
+use crate::{stored_event, upcasters, Wallet, META_CAUSATION};
 
 /// The framework over the event table (`dynamo-es` layout), reading through the upcasters.
 pub type WalletCqrs = CqrsFramework<Wallet, PersistedEventStore<DynamoEventRepository, Wallet>>;
@@ -34,6 +35,60 @@ pub fn cqrs(client: Client, events: &str, snapshots: &str, snapshot_every: usize
         PersistedEventStore::new_snapshot_store(repo, snapshot_every)
     };
     CqrsFramework::new(store.with_upcasters(upcasters()), vec![], ())
+}
+
+/// The command side with its guard against running a command twice: the framework and a
+/// reader of the same event table's latest events.
+pub fn commands(
+    client: Client,
+    events: &str,
+    snapshots: &str,
+    snapshot_every: usize,
+) -> EventSourced<PersistedEventStore<DynamoEventRepository, Wallet>, DynamoHistory> {
+    EventSourced {
+        cqrs: cqrs(client.clone(), events, snapshots, snapshot_every),
+        history: DynamoHistory {
+            client,
+            table: events.to_owned(),
+        },
+    }
+}
+
+/// A wallet's latest events in the event table: one query, newest first, bounded.
+#[derive(Debug, Clone)]
+pub struct DynamoHistory {
+    client: Client,
+    table: String,
+}
+
+#[async_trait]
+impl RecentCauses for DynamoHistory {
+    async fn recent_causes(&self, wallet: &str, limit: usize) -> Result<Vec<String>, String> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("AggregateTypeAndId = :id")
+            .expression_attribute_values(":id", AttributeValue::S(format!("wallet:{wallet}")))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("query recent events", e).to_string())?;
+        out.items()
+            .iter()
+            .map(|item| {
+                let event = stored_event(&item_json(item)).map_err(|e| e.to_string())?;
+                Ok(event
+                    .metadata
+                    .get(META_CAUSATION)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned))
+            })
+            .filter_map(Result::transpose)
+            .collect()
+    }
 }
 
 /// The statement table: `pk` = wallet, `sequence` (N) the sort key.

@@ -8,7 +8,7 @@ use eventkit::aws::dynamodb::{DynamoIdempotencyStore, DynamoSequencedStore};
 use eventkit::aws::{eventbridge::EventBridgePublisher, load_config};
 use eventkit::config::{optional, required};
 use eventkit::outbox::Relay;
-use wallet::dynamodb::{cqrs, DynamoStatement};
+use wallet::dynamodb::{commands, DynamoStatement};
 use wallet::views::{View, Views};
 
 #[tokio::main]
@@ -28,7 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .unwrap_or(100);
             let idempotency =
                 DynamoIdempotencyStore::new(dynamodb.clone(), required("IDEMPOTENCY_TABLE")?);
-            wallet::commands::router(cqrs(dynamodb, &events, &snapshots, every), idempotency)
+            wallet::commands::router(commands(dynamodb, &events, &snapshots, every), idempotency)
                 .run()
                 .await
         }

@@ -240,7 +240,7 @@ mod read_models {
     use eventkit::Router;
 
     use super::*;
-    use crate::commands::{self, CommandError, Commands, COMMAND};
+    use crate::commands::{self, CommandError, Commands, EventSourced, COMMAND};
     use crate::views::{self, MemoryStatement, View, Views};
 
     fn sample_envelopes() -> Vec<Envelope> {
@@ -385,7 +385,13 @@ mod read_models {
     async fn commands_run_once_per_envelope_and_a_refusal_fails_its_record() {
         let store = MemStore::<Wallet>::default();
         let cqrs = CqrsFramework::new(store.clone(), vec![], ());
-        let router = commands::router(cqrs, MemoryIdempotencyStore::default());
+        let router = commands::router(
+            EventSourced {
+                cqrs,
+                history: store.clone(),
+            },
+            MemoryIdempotencyStore::default(),
+        );
         let open = command(
             Some("w-9"),
             json!({"command": "open", "customer": "c-9", "currency": "EUR"}),
@@ -455,6 +461,77 @@ mod read_models {
             *losses -= 1;
             Err(cqrs_es::AggregateError::AggregateConflict)
         }
+
+        async fn caused(&self, _: &str, _: &str) -> Result<bool, String> {
+            Ok(false)
+        }
+    }
+
+    /// Commits the command, then answers as if it had lost the race (a commit whose answer
+    /// was lost and whose SDK retry found the sequence taken).
+    #[derive(Default)]
+    struct AnswerLost {
+        causes: std::sync::Mutex<Vec<String>>,
+        commits: std::sync::Mutex<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl Commands for AnswerLost {
+        async fn execute(
+            &self,
+            _: &str,
+            _: WalletCommand,
+            metadata: HashMap<String, String>,
+        ) -> Result<(), cqrs_es::AggregateError<WalletError>> {
+            *self.commits.lock().unwrap() += 1;
+            self.causes
+                .lock()
+                .unwrap()
+                .push(metadata["causationid"].clone());
+            Err(cqrs_es::AggregateError::AggregateConflict)
+        }
+
+        async fn caused(&self, _: &str, command_id: &str) -> Result<bool, String> {
+            Ok(self.causes.lock().unwrap().iter().any(|c| c == command_id))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_answer_was_lost_is_not_committed_again() {
+        let lost = AnswerLost::default();
+        let metadata = HashMap::from([("causationid".to_owned(), "cmd-1".to_owned())]);
+        commands::execute(&lost, "w-1", WalletCommand::Close, metadata)
+            .await
+            .unwrap();
+        assert_eq!(*lost.commits.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_command_whose_idempotency_record_was_lost_is_not_run_again() {
+        let store = MemStore::<Wallet>::default();
+        let open = command(
+            Some("w-8"),
+            json!({"command": "open", "customer": "c-8", "currency": "EUR"}),
+        );
+        let credit = command(
+            Some("w-8"),
+            json!({"command": "credit", "amount": 5, "reference": null}),
+        );
+        // Each delivery with a fresh idempotency store: the record of the first is gone,
+        // as when an invocation timed out between the commit and the record's completion.
+        for body in [open.to_json(), credit.to_json(), credit.to_json()] {
+            let router = commands::router(
+                EventSourced {
+                    cqrs: CqrsFramework::new(store.clone(), vec![], ()),
+                    history: store.clone(),
+                },
+                MemoryIdempotencyStore::default(),
+            );
+            let answer = router.handle(sqs(&[body]), None).await.unwrap();
+            assert_eq!(answer["batchItemFailures"], json!([]));
+        }
+        let events = store.load_events("w-8").await.unwrap();
+        assert_eq!(events.len(), 2, "opened and one credit: {events:?}");
     }
 
     #[tokio::test]
@@ -478,7 +555,10 @@ async fn the_sample_commands_run_and_the_overdraft_is_refused() {
     let text = include_str!("../../../events/wallet/sqs-commands.json");
     let store = MemStore::<Wallet>::default();
     let router = commands::router(
-        CqrsFramework::new(store.clone(), vec![], ()),
+        commands::EventSourced {
+            cqrs: CqrsFramework::new(store.clone(), vec![], ()),
+            history: store.clone(),
+        },
         eventkit::idempotency::MemoryIdempotencyStore::default(),
     );
     let answer = router
