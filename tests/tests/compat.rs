@@ -330,3 +330,89 @@ mod cloudevents_sdk {
         Ok(())
     }
 }
+
+/// The idempotency key hash against Powertools' own, on generated values: every finite
+/// double (subnormals, -0.0, the extremes), integers to 64 bits, any Unicode string (control
+/// characters, astral planes), nested arrays and objects. A disagreement means a Rust and a
+/// Python function sharing a table would each run the same event once.
+mod powertools_hash {
+    use eventkit::idempotency::hash::python_json;
+    use eventkit::idempotency::powertools_hash;
+    use eventkit_e2e::{run_python_peer_lines, TempFile};
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use serde_json::Value;
+
+    const CASES: usize = 2_000;
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            // The doubles payloads carry: amounts, ratios, epoch seconds.
+            (-1e10f64..1e10).prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn the_kits_key_hash_is_powertools_own_on_generated_values() -> anyhow::Result<()> {
+        // A fixed seed: a failure names values that reproduce on the next run.
+        let mut runner = TestRunner::deterministic();
+        let strategy = value();
+        let mut lines = Vec::with_capacity(CASES);
+        for _ in 0..CASES {
+            let generated = strategy
+                .new_tree(&mut runner)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .current();
+            lines.push(serde_json::to_string(&generated)?);
+        }
+        let file = TempFile::with("hash-values", &(lines.join("\n") + "\n"))?;
+        let python = run_python_peer_lines("powertools_hash_peer.py", &[file.arg()])?;
+        anyhow::ensure!(
+            python.len() == CASES,
+            "the peer hashed {} values of {CASES}",
+            python.len()
+        );
+        let mut differ = Vec::new();
+        for (line, theirs) in lines.iter().zip(&python) {
+            // As the kit reads an event: parsed from the JSON text, then hashed.
+            let parsed: Value = serde_json::from_str(line)?;
+            if Some(powertools_hash(&parsed).as_str()) != theirs["hash"].as_str() {
+                let mut ours = String::new();
+                python_json(&parsed, &mut ours);
+                differ.push(format!("ours {ours}\n  theirs {}", theirs["text"]));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{} of {CASES} values hash differently from Powertools; the first:\n  {}",
+            differ.len(),
+            differ
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        );
+        Ok(())
+    }
+}
