@@ -197,6 +197,20 @@ pub enum ClaimCheckError {
         #[source]
         source: serde_json::Error,
     },
+    /// The pointer names an object outside this claim check's bucket or key prefix.
+    /// Refused before any read: a consumer redeems only the store it was given, wherever
+    /// a producer points.
+    #[error("claim-check pointer s3://{bucket}/{key} is outside this function's store s3://{expected_bucket}/{expected_prefix}; refused without reading it: the producer must write to the consumer's bucket (CLAIM_CHECK_BUCKET, CLAIM_CHECK_PREFIX)")]
+    Foreign {
+        /// Bucket the pointer names.
+        bucket: String,
+        /// Key the pointer names.
+        key: String,
+        /// This claim check's bucket.
+        expected_bucket: String,
+        /// This claim check's key prefix (empty: the whole bucket).
+        expected_prefix: String,
+    },
     /// S3 failed for another reason (throttling, outage, permissions); retryable.
     #[error("claim-check store failed: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -276,7 +290,8 @@ impl ClaimCheck {
         }
     }
 
-    /// Prefix for new object keys (e.g. `claims/`).
+    /// Prefix for new object keys (e.g. `claims/`); pointers to keys outside it are
+    /// refused on redemption ([`ClaimCheckError::Foreign`]).
     pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -287,6 +302,19 @@ impl ClaimCheck {
     pub fn delete_after_processing(mut self, yes: bool) -> Self {
         self.delete_after_processing = yes;
         self
+    }
+
+    /// The location, if it is in this claim check's bucket and under its prefix.
+    fn owned<'a>(&self, location: &'a S3Ref) -> Result<&'a S3Ref, ClaimCheckError> {
+        if location.bucket == self.bucket && location.key.starts_with(&self.key_prefix) {
+            return Ok(location);
+        }
+        Err(ClaimCheckError::Foreign {
+            bucket: preview(&location.bucket),
+            key: preview(&location.key),
+            expected_bucket: self.bucket.clone(),
+            expected_prefix: self.key_prefix.clone(),
+        })
     }
 
     fn new_location(&self) -> S3Ref {
@@ -336,7 +364,7 @@ impl ClaimCheck {
             });
         }
         let location = S3Ref::from_sqs_pointer(&body)?;
-        let bytes = self.store.get(&location).await?;
+        let bytes = self.store.get(self.owned(&location)?).await?;
         crate::emf::claim_check_redeemed(bytes.len());
         let body = String::from_utf8(bytes).map_err(|_| {
             ClaimCheckError::MalformedPointer(format!(
@@ -383,7 +411,7 @@ impl ClaimCheck {
         let location = S3Ref::parse(&uri).ok_or_else(|| {
             ClaimCheckError::MalformedPointer(format!("dataref `{}`", preview(&uri)))
         })?;
-        let bytes = self.store.get(&location).await?;
+        let bytes = self.store.get(self.owned(&location)?).await?;
         crate::emf::claim_check_redeemed(bytes.len());
         let data = serde_json::from_slice(&bytes).map_err(|source| ClaimCheckError::NotJson {
             bucket: location.bucket.clone(),
@@ -522,6 +550,54 @@ mod tests {
         let redeemed = cc.redeem_sqs(&record).await.unwrap();
         assert_eq!(redeemed.body, "a".repeat(90));
         assert_eq!(redeemed.pointer, big.pointer);
+    }
+
+    #[tokio::test]
+    async fn a_pointer_outside_the_bucket_or_prefix_is_refused_unread() {
+        let store = Arc::new(MemoryPayloadStore::default());
+        let cc = ClaimCheck::new(store.clone(), "claims", Offload::Always).with_key_prefix("p/");
+        // The objects exist, and the store would serve them: the refusal is not a miss.
+        for (bucket, key) in [("secrets", "p/k"), ("claims", "other/k")] {
+            let location = S3Ref {
+                bucket: bucket.into(),
+                key: key.into(),
+            };
+            store.put(&location, b"{}".to_vec()).await.unwrap();
+            let mut envelope = Envelope::new("s", "t", json!(null));
+            envelope.data = None;
+            envelope.dataref = Some(location.to_uri());
+            let err = cc.redeem(&mut envelope).await.unwrap_err();
+            assert!(
+                matches!(&err, ClaimCheckError::Foreign { bucket: b, key: k, .. } if b == bucket && k == key),
+                "{err}"
+            );
+            assert!(!err.is_retryable());
+            assert!(
+                err.to_string()
+                    .contains("outside this function's store s3://claims/p/"),
+                "{err}"
+            );
+
+            let mut record = SqsMessage::default();
+            record.body = Some(location.to_sqs_pointer());
+            record
+                .message_attributes
+                .insert(SIZE_ATTRIBUTE.into(), SqsMessageAttribute::default());
+            let err = cc.redeem_sqs(&record).await.unwrap_err();
+            assert!(matches!(err, ClaimCheckError::Foreign { .. }), "{err}");
+        }
+        // Its own keys still redeem.
+        let mut sent = cc
+            .check_in(Envelope::new("s", "t", json!({"n": 1})), 0)
+            .await
+            .unwrap();
+        assert!(sent
+            .dataref
+            .as_deref()
+            .unwrap()
+            .starts_with("s3://claims/p/"));
+        cc.redeem(&mut sent).await.unwrap();
+        assert_eq!(sent.data, Some(json!({"n": 1})));
     }
 
     #[tokio::test]

@@ -43,17 +43,22 @@ impl std::error::Error for SdkFailure {
     }
 }
 
-/// The claim check named by `CLAIM_CHECK_BUCKET`, when set: S3 in that bucket, offloading
-/// above `transport`'s default threshold.
+/// The claim check named by `CLAIM_CHECK_BUCKET`, when set: S3 in that bucket (under
+/// `CLAIM_CHECK_PREFIX`, if set), offloading above `transport`'s default threshold.
+/// Pointers elsewhere are refused on redemption.
 pub fn claim_check_from_env(
     config: &aws_config::SdkConfig,
     transport: crate::claim_check::Transport,
 ) -> Option<crate::claim_check::ClaimCheck> {
     let bucket = crate::config::optional("CLAIM_CHECK_BUCKET")?;
     let store = std::sync::Arc::new(s3::S3PayloadStore::new(s3::client(config)));
-    Some(crate::claim_check::ClaimCheck::new(
+    let claim_check = crate::claim_check::ClaimCheck::new(
         store,
         bucket,
         crate::claim_check::Offload::Above(transport.default_threshold()),
-    ))
+    );
+    Some(match crate::config::optional("CLAIM_CHECK_PREFIX") {
+        Some(prefix) => claim_check.with_key_prefix(prefix),
+        None => claim_check,
+    })
 }
