@@ -22,6 +22,14 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # ---- installs (idempotent) ------------------------------------------------------------
+# A Python venv from a lock, with the uv LocalStack's install brings: $(call uv-venv,DIR,LOCK)
+define uv-venv
+	$(LOCALSTACK) install
+	rm -rf $(1)
+	UV_CACHE_DIR=build/uv-cache build/uv/bin/uv venv -q --python python3.11 $(1)
+	UV_CACHE_DIR=build/uv-cache VIRTUAL_ENV=$(1) build/uv/bin/uv pip sync -q $(2)
+	touch $(1)/.stamp
+endef
 .PHONY: tools
 tools: ## install LocalStack's venv (from the lock) and cargo-lambda into build/
 	$(LOCALSTACK) install
@@ -46,8 +54,8 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy doc publish-check cfn-lint infra infra-check contracts contracts-check
-lint: fmt-check clippy doc infra-check contracts-check cfn-lint publish-check ## formatting, clippy, rustdoc, template and AsyncAPI drift, cfn-lint, a publishable crate
+.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov infra infra-check contracts contracts-check
+lint: fmt-check clippy doc infra-check contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift and security, AsyncAPI drift, cfn-lint, checkov, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
@@ -59,12 +67,16 @@ publish-check: ## the eventkit crate packages and builds on its own, as a depend
 cfn-lint:
 	$(LOCALSTACK) install
 	$(VENV)/bin/cfn-lint infra/template.yaml
+checkov: build/checkov-venv/.stamp ## checkov over the template: zero failed checks (skips carry their reason in each resource's Metadata, from infra/checkov-skips.yaml)
+	tools/security/checkov.sh infra/template.yaml
+build/checkov-venv/.stamp: tools/security/requirements.lock
+	$(call uv-venv,build/checkov-venv,$<)
 infra: ## assemble infra/template.yaml and the README catalogue from infra/base.yaml + infra/patterns/*.yaml
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/infra/assemble.py
 infra-check:
 	$(LOCALSTACK) install
-	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py
+	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
 contracts: ## regenerate events/schemas/, docs/asyncapi.yaml and docs/CATALOGUE.md from the code and the template (refuses a breaking schema change)
 	$(LOCALSTACK) install
@@ -87,11 +99,7 @@ e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS
 	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library --test compat
 compat-venv: build/compat-venv/.stamp ## Powertools for AWS Lambda (Python), the idempotency peer, from its lock
 build/compat-venv/.stamp: tools/compat/requirements.lock
-	$(LOCALSTACK) install
-	rm -rf build/compat-venv
-	UV_CACHE_DIR=build/uv-cache build/uv/bin/uv venv -q --python python3.11 build/compat-venv
-	UV_CACHE_DIR=build/uv-cache VIRTUAL_ENV=build/compat-venv build/uv/bin/uv pip sync -q $<
-	touch $@
+	$(call uv-venv,build/compat-venv,$<)
 executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_group_kill.py
