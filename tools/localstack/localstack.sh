@@ -326,6 +326,9 @@ host_up() {
     #                         mapping on AWS long-polls and picks a message up at once;
     #                         LocalStack's backs off to 10 s on an empty queue, so a request
     #                         and its reply could take 20 s where AWS takes well under one.
+    #   SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL=10: queue depths reach CloudWatch every 10 s
+    #                         (default 60), so a DLQ alarm fires within about a minute and
+    #                         a half of a message landing, as its 60 s period allows.
     (
         cd "$STATE_DIR"
         export GATEWAY_LISTEN="127.0.0.1:$PORT"
@@ -347,6 +350,7 @@ host_up() {
         export PROVIDER_OVERRIDE_DYNAMODBSTREAMS="${PROVIDER_OVERRIDE_DYNAMODBSTREAMS:-moto}"
         export LAMBDA_RUNTIME_EXECUTOR="${LAMBDA_RUNTIME_EXECUTOR:-process}"
         export LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC="${LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC:-1}"
+        export SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL="${SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL:-10}"
         export "$(instance_marker)"
         # setsid: own session and process group. subreaper.py: orphaned descendants (e.g.
         # helpers a Lambda bootstrap detached) are re-parented to it, and it stops them all

@@ -8,6 +8,7 @@
 mod bus_fanout;
 mod choreographed_saga;
 mod claim_check;
+mod dlq_alarm;
 mod event_sourcing;
 mod front_door;
 mod notification_vs_state_transfer;
