@@ -325,6 +325,7 @@ async fn claim_check_on_s3_above_and_below_threshold() -> anyhow::Result<()> {
         cc.redeem_sqs(&record).await,
         Err(ClaimCheckError::NotFound { .. })
     ));
+    // A pointer to another bucket is refused before S3 is asked.
     record.body = Some(
         S3Ref {
             bucket: "no-such-bucket-e2e".into(),
@@ -333,6 +334,14 @@ async fn claim_check_on_s3_above_and_below_threshold() -> anyhow::Result<()> {
         .to_sqs_pointer(),
     );
     let err = cc.redeem_sqs(&record).await.unwrap_err();
+    assert!(matches!(err, ClaimCheckError::Foreign { .. }), "{err}");
+    // A claim check configured with a bucket that does not exist says so.
+    let misconfigured = ClaimCheck::new(
+        Arc::new(S3PayloadStore::new(s3.clone())),
+        "no-such-bucket-e2e",
+        Offload::Always,
+    );
+    let err = misconfigured.redeem_sqs(&record).await.unwrap_err();
     assert!(matches!(err, ClaimCheckError::NoSuchBucket(_)), "{err}");
     Ok(())
 }
