@@ -93,6 +93,14 @@ impl Stack {
         })
     }
 
+    /// The stack's name, read from a function name the template prefixes with it.
+    pub fn name(&self) -> anyhow::Result<String> {
+        Ok(self
+            .output("P2PConsumerFunctionName")?
+            .trim_end_matches("-p2p-consumer")
+            .to_owned())
+    }
+
     /// Opens an account as a producer would: `ledger.account.opened` on the bus, applied
     /// by the point-to-point consumer; returns once the ledger shows it open and empty.
     pub async fn open_account(&self, account: &str) -> anyhow::Result<()> {

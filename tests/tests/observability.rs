@@ -116,10 +116,7 @@ async fn one_invocation_of_a_deployed_consumer_emits_the_counts_of_its_batch() -
 async fn every_function_logs_valid_emf_under_its_pattern_and_each_pattern_has_a_dashboard(
 ) -> anyhow::Result<()> {
     let stack = Stack::load().await?;
-    let stack_name = stack
-        .output("P2PConsumerFunctionName")?
-        .trim_end_matches("-p2p-consumer")
-        .to_owned();
+    let stack_name = stack.name()?;
     let mut functions = Vec::new();
     let mut marker = None;
     loop {

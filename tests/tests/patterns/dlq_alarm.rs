@@ -59,10 +59,7 @@ async fn drain(stack: &Stack, url: &str) -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_message_landing_in_a_dlq_sets_off_its_alarm() -> anyhow::Result<()> {
     let stack = Stack::load().await?;
-    let stack_name = stack
-        .output("P2PConsumerFunctionName")?
-        .trim_end_matches("-p2p-consumer")
-        .to_owned();
+    let stack_name = stack.name()?;
     let alarms = stack
         .cloudwatch
         .describe_alarms()
