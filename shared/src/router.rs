@@ -40,7 +40,9 @@
 //!   (records stop at the first failure so nothing is skipped), and a bare envelope (a Step
 //!   Functions task input or a direct invoke), whose handler's output is the answer.
 //! * **Idempotency** per handler by one call: [`Router::idempotent`] (on the envelope id) or
-//!   [`Router::idempotent_on`] (a JSON pointer into the envelope).
+//!   [`Router::idempotent_on`] (a JSON pointer into the envelope); with
+//!   [`Router::on_completing`], a handler writes its idempotency record in the same DynamoDB
+//!   transaction as its effect, so a crash between the two cannot apply it twice.
 //! * **Unknown types** fail the record by default, with a reason naming the type and what
 //!   to check ([`UnknownType`]).
 //!
@@ -69,13 +71,19 @@ use crate::batch::{process_envelopes, BatchOptions};
 use crate::claim_check::{ClaimCheck, ClaimCheckError};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::idempotency::{
-    Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore, Outcome,
+    Completion, Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore, Outcome,
 };
 use crate::{emf, observability, otel};
 
 type SharedIdempotency = Idempotency<Arc<dyn IdempotencyStore>>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Call<S> = Arc<dyn Fn(Arc<S>, Envelope) -> BoxFuture<Result<Value, RouteError>> + Send + Sync>;
+/// A route's handler behind the typing of its payload; the [`Completion`] is passed to
+/// handlers registered with [`Router::on_completing`] and dropped for the others.
+type Call<S> = Arc<
+    dyn Fn(Arc<S>, Envelope, Option<Completion>) -> BoxFuture<Result<Value, RouteError>>
+        + Send
+        + Sync,
+>;
 /// Reads the envelope out of a DynamoDB stream record; `None` skips the record.
 pub type StreamExtractor =
     Arc<dyn Fn(&EventRecord) -> Option<Result<Envelope, RouteError>> + Send + Sync>;
@@ -280,13 +288,64 @@ impl<S: Send + Sync + 'static> Router<S> {
         self.add(event_type, Some(version.to_owned()), handler)
     }
 
-    fn add<T, R, E, F, Fut>(mut self, event_type: &str, version: Option<String>, handler: F) -> Self
+    /// Handles `event_type` with a handler that commits its idempotency record with its
+    /// effect: made idempotent on the envelope id (set [`Router::idempotency_store`]
+    /// first), it receives the [`Completion`] to put in its own `TransactWriteItems`
+    /// (`aws::dynamodb::completion_write`) and calls [`Completion::committed`] once that
+    /// transaction succeeds. A crash after the commit leaves a `COMPLETED` record (the
+    /// retry replays); a crash before it leaves no effect (the retry applies it once).
+    pub fn on_completing<T, R, E, F, Fut>(self, event_type: &str, handler: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: Into<Diagnostic> + Send + 'static,
+        F: Fn(Arc<S>, Envelope<T>, Completion) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let call = move |state, envelope, completion: Option<Completion>| {
+            let handler = handler.clone();
+            async move {
+                let Some(completion) = completion else {
+                    return Err(RouteError::Config(
+                        "a completing handler ran without its idempotency record".into(),
+                    ));
+                };
+                handler(state, envelope, completion)
+                    .await
+                    .map_err(|e| RouteError::Handler(e.into()))
+            }
+        };
+        self.add_call(event_type, None, call).idempotent()
+    }
+
+    fn add<T, R, E, F, Fut>(self, event_type: &str, version: Option<String>, handler: F) -> Self
     where
         T: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
         E: Into<Diagnostic> + Send + 'static,
         F: Fn(Arc<S>, Envelope<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let call = move |state, envelope, _: Option<Completion>| {
+            let running = handler(state, envelope);
+            async move { running.await.map_err(|e| RouteError::Handler(e.into())) }
+        };
+        self.add_call(event_type, version, call)
+    }
+
+    fn add_call<T, R, F, Fut>(
+        mut self,
+        event_type: &str,
+        version: Option<String>,
+        handler: F,
+    ) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        F: Fn(Arc<S>, Envelope<T>, Option<Completion>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, RouteError>> + Send + 'static,
     {
         if self
             .routes
@@ -301,7 +360,7 @@ impl<S: Send + Sync + 'static> Router<S> {
                     .unwrap_or_default()
             ));
         }
-        let call: Call<S> = Arc::new(move |state, envelope| {
+        let call: Call<S> = Arc::new(move |state, envelope, completion| {
             let event_type = envelope.event_type.clone();
             let typed = match typed_envelope::<T>(envelope) {
                 Ok(typed) => typed,
@@ -313,9 +372,9 @@ impl<S: Send + Sync + 'static> Router<S> {
                     })))
                 }
             };
-            let running = handler(state, typed);
+            let running = handler(state, typed, completion);
             Box::pin(async move {
-                let output = running.await.map_err(|e| RouteError::Handler(e.into()))?;
+                let output = running.await?;
                 serde_json::to_value(output).map_err(|e| {
                     RouteError::Handler(Diagnostic {
                         error_type: "OutputNotJson".into(),
@@ -545,15 +604,20 @@ impl<S: Send + Sync + 'static> Router<S> {
     ) -> Result<Value, RouteError> {
         let state = self.state.clone();
         let Some((key, idempotency)) = &route.idempotency else {
-            return (route.call)(state, envelope).await;
+            return (route.call)(state, envelope, None).await;
         };
         let call = route.call.clone();
-        let run = || call(state, envelope.clone());
         let outcome = match key {
-            KeySource::EnvelopeId => idempotency.run_envelope(&envelope, remaining, run).await,
+            KeySource::EnvelopeId => {
+                let run = |completion| call(state, envelope.clone(), Some(completion));
+                idempotency
+                    .run_envelope_completing(&envelope, remaining, run)
+                    .await
+            }
             KeySource::Pointer(_) => {
                 let value = serde_json::to_value(&envelope)
                     .map_err(|e| RouteError::Envelope(EnvelopeError::Payload(e)))?;
+                let run = || call(state, envelope.clone(), None);
                 idempotency.run(&value, remaining, run).await
             }
         };

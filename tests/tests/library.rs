@@ -483,3 +483,244 @@ async fn eventbridge_rule_routes_envelopes_by_envelope_fields() -> anyhow::Resul
     );
     Ok(())
 }
+
+// ---- exactly-once effects: a crash between the effect and its record ----------------------
+
+/// One counter per envelope id in `counters`, incremented by the handler: alone, or in one
+/// transaction with the `COMPLETED` record when given the completion.
+struct Counter {
+    dynamodb: aws_sdk_dynamodb::Client,
+    counters: String,
+    records: String,
+}
+
+/// Fresh counter and idempotency tables on LocalStack.
+async fn counter_and_records() -> anyhow::Result<(Idempotency<DynamoIdempotencyStore>, Counter)> {
+    let config = require_localstack().await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let records = create_table(&dynamodb, "id").await?;
+    let counter = Counter {
+        counters: create_table(&dynamodb, "pk").await?,
+        records: records.clone(),
+        dynamodb: dynamodb.clone(),
+    };
+    let idem = Idempotency::new(
+        DynamoIdempotencyStore::new(dynamodb, &records),
+        IdempotencyConfig::for_handler("counter").local_cache(0),
+    );
+    Ok((idem, counter))
+}
+
+impl Counter {
+    async fn apply(
+        &self,
+        id: &str,
+        completion: Option<&eventkit::idempotency::Completion>,
+    ) -> Result<serde_json::Value, String> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let response = json!({"counted": id});
+        let add = Update::builder()
+            .table_name(&self.counters)
+            .key("pk", AttributeValue::S(id.into()))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let Some(completion) = completion else {
+            self.dynamodb
+                .update_item()
+                .table_name(&self.counters)
+                .key("pk", AttributeValue::S(id.into()))
+                .update_expression("ADD n :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await
+                .map_err(|e| format!("{:?}", e.into_service_error()))?;
+            return Ok(response);
+        };
+        let record =
+            eventkit::aws::dynamodb::completion_write(&self.records, completion, &response)
+                .map_err(|e| e.to_string())?;
+        self.dynamodb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(add).build())
+            .transact_items(record)
+            .send()
+            .await
+            .map_err(|e| format!("{:?}", e.into_service_error()))?;
+        completion.committed();
+        Ok(response)
+    }
+
+    async fn count(&self, id: &str) -> anyhow::Result<i64> {
+        let item = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.counters)
+            .key("pk", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(item
+            .item()
+            .and_then(|i| i.get("n"))
+            .and_then(|n| n.as_n().ok())
+            .map_or(Ok(0), |n| n.parse())?)
+    }
+}
+
+enum Crash {
+    BeforeEffect,
+    AfterEffect,
+}
+
+/// Delivers `event` once and kills the handler at `crash`: the call is dropped, as a dead
+/// process would leave it (nothing after that point runs). The in-progress expiry is 1 s.
+async fn deliver_and_crash(
+    idem: &Idempotency<DynamoIdempotencyStore>,
+    counter: &Counter,
+    event: &Envelope,
+    completing: bool,
+    crash: Crash,
+) -> anyhow::Result<()> {
+    let crashed = tokio::sync::Notify::new();
+    let run = idem.run_envelope_completing(event, Some(Duration::from_secs(1)), |completion| {
+        let crashed = &crashed;
+        async move {
+            if matches!(crash, Crash::AfterEffect) {
+                counter
+                    .apply(&event.id, completing.then_some(&completion))
+                    .await?;
+            }
+            crashed.notify_one();
+            std::future::pending::<Result<serde_json::Value, String>>().await
+        }
+    });
+    tokio::select! {
+        outcome = run => anyhow::bail!("the handler was to crash, but returned {:?}", outcome.map_err(|e| e.to_string())),
+        _ = crashed.notified() => Ok(()),
+    }
+}
+
+/// Redelivers `event` until it is answered (the crashed record blocks until its expiry).
+async fn redeliver(
+    idem: &Idempotency<DynamoIdempotencyStore>,
+    counter: &Counter,
+    event: &Envelope,
+    completing: bool,
+) -> anyhow::Result<Outcome<serde_json::Value>> {
+    until_answered(idem, event, |completion| async move {
+        counter
+            .apply(&event.id, completing.then_some(&completion))
+            .await
+    })
+    .await
+}
+
+/// Delivers `event` to `handler` until a delivery is answered rather than told "in progress".
+async fn until_answered<F, Fut>(
+    idem: &Idempotency<DynamoIdempotencyStore>,
+    event: &Envelope,
+    handler: F,
+) -> anyhow::Result<Outcome<serde_json::Value>>
+where
+    F: Fn(eventkit::idempotency::Completion) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, String>>,
+{
+    wait_for(
+        "the redelivery to be answered",
+        Duration::from_secs(30),
+        || async {
+            let run = idem.run_envelope_completing(event, Some(Duration::from_secs(30)), &handler);
+            match run.await {
+                Ok(outcome) => Ok(Some(outcome)),
+                Err(IdempotencyError::AlreadyInProgress { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(None)
+                }
+                Err(e) => Err(anyhow::anyhow!("redelivery failed: {e}")),
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_crash_between_effect_and_record_applies_the_effect_once_when_they_commit_together(
+) -> anyhow::Result<()> {
+    let (idem, counter) = counter_and_records().await?;
+    let event = || Envelope::new("e2e", "counted", json!({}));
+
+    // The gap, reproduced by the fault hook: effect written, record not completed, so the
+    // redelivery after the in-progress expiry runs the handler again.
+    let plain = event();
+    deliver_and_crash(&idem, &counter, &plain, false, Crash::AfterEffect).await?;
+    let outcome = redeliver(&idem, &counter, &plain, false).await?;
+    assert!(!outcome.is_replay());
+    assert_eq!(counter.count(&plain.id).await?, 2, "the plain mode's gap");
+
+    // Effect and record in one transaction: the crash leaves a COMPLETED record.
+    let together = event();
+    deliver_and_crash(&idem, &counter, &together, true, Crash::AfterEffect).await?;
+    let outcome = redeliver(&idem, &counter, &together, true).await?;
+    assert!(outcome.is_replay(), "the redelivery replays: {outcome:?}");
+    assert_eq!(outcome.into_inner(), json!({"counted": together.id}));
+    assert_eq!(counter.count(&together.id).await?, 1);
+
+    // A crash before the transaction leaves nothing: after the expiry it runs once.
+    let before = event();
+    deliver_and_crash(&idem, &counter, &before, true, Crash::BeforeEffect).await?;
+    let outcome = redeliver(&idem, &counter, &before, true).await?;
+    assert!(!outcome.is_replay());
+    assert_eq!(counter.count(&before.id).await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invocation_that_outlived_its_record_cannot_commit_its_effect() -> anyhow::Result<()> {
+    let (idem, counter) = counter_and_records().await?;
+    let event = Envelope::new("e2e", "counted", json!({}));
+    let (started, go, stale_done) = (
+        tokio::sync::Notify::new(),
+        tokio::sync::Notify::new(),
+        tokio::sync::Notify::new(),
+    );
+
+    // A slow invocation holds the record for 1 s; it writes only once a redelivery has
+    // taken the record over, and while that redelivery still holds it INPROGRESS.
+    let stale = async {
+        let outcome = idem
+            .run_envelope_completing(&event, Some(Duration::from_secs(1)), |completion| {
+                let (started, go, counter, id) = (&started, &go, &counter, &event.id);
+                async move {
+                    started.notify_one();
+                    go.notified().await;
+                    counter.apply(id, Some(&completion)).await
+                }
+            })
+            .await;
+        stale_done.notify_one();
+        outcome
+    };
+    let fresh = async {
+        started.notified().await;
+        until_answered(&idem, &event, |completion| {
+            let (go, stale_done, counter, id) = (&go, &stale_done, &counter, &event.id);
+            async move {
+                go.notify_one();
+                stale_done.notified().await;
+                counter.apply(id, Some(&completion)).await
+            }
+        })
+        .await
+    };
+    let (stale, fresh) = tokio::join!(stale, fresh);
+    assert!(!fresh?.is_replay(), "the redelivery ran the handler");
+    let err = stale.expect_err("the stale invocation's transaction must be refused");
+    assert!(
+        err.to_string().contains("ConditionalCheckFailed"),
+        "refused on the record's condition: {err}"
+    );
+    assert_eq!(counter.count(&event.id).await?, 1);
+    Ok(())
+}

@@ -1,27 +1,41 @@
 //! The ledger on DynamoDB: one item per account (`pk` = `account#<id>`), `balance` updated
-//! atomically; posting to an account that was never opened fails the condition.
+//! atomically; posting to an account that was never opened fails the condition. An entry's
+//! change and its `COMPLETED` idempotency record commit in one `TransactWriteItems`.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use eventkit::aws::dynamodb::completion_write;
+use eventkit::idempotency::Completion;
 
-use crate::{Entry, Ledger, LedgerError};
+use crate::{Entry, Ledger, LedgerError, Posted};
+
+/// A transaction item's cancellation reason when its condition did not hold.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 /// The ledger table.
 #[derive(Debug, Clone)]
 pub struct DynamoLedger {
     client: Client,
     table: String,
+    idempotency_table: String,
 }
 
 impl DynamoLedger {
-    /// A ledger on `table`.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    /// A ledger on `table`, whose entries complete their records in `idempotency_table`
+    /// (the table of the router's idempotency store).
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        idempotency_table: impl Into<String>,
+    ) -> Self {
         DynamoLedger {
             client,
             table: table.into(),
+            idempotency_table: idempotency_table.into(),
         }
     }
 }
@@ -33,10 +47,9 @@ pub fn account_key(account: &str) -> String {
 
 #[async_trait]
 impl Ledger for DynamoLedger {
-    async fn post(&self, entry: &Entry) -> Result<i64, LedgerError> {
-        let result = self
-            .client
-            .update_item()
+    async fn post(&self, entry: &Entry, completion: &Completion) -> Result<(), LedgerError> {
+        let store = |e: BuildError| LedgerError::Store(Box::new(e));
+        let change = Update::builder()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(account_key(&entry.account)))
             .update_expression("ADD balance :amount, entries :one")
@@ -45,22 +58,39 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":amount", AttributeValue::N(entry.amount.to_string()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .return_values(ReturnValue::UpdatedNew)
+            .build()
+            .map_err(store)?;
+        let record = completion_write(&self.idempotency_table, completion, &Posted::from(entry))
+            .map_err(|e| LedgerError::Store(Box::new(e)))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(change).build())
+            .transact_items(record)
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out
-                .attributes()
-                .and_then(|a| a.get("balance"))
-                .and_then(|b| b.as_n().ok())
-                .and_then(|b| b.parse().ok())
-                .unwrap_or_default()),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
-                    Err(LedgerError::AccountNotOpen(entry.account.clone()))
+            Ok(_) => {
+                completion.committed();
+                Ok(())
+            }
+            Err(e) => {
+                let reasons: Vec<Option<&str>> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                        c.cancellation_reasons().iter().map(|r| r.code()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                match reasons.as_slice() {
+                    [Some(CONDITION_FAILED), ..] => {
+                        Err(LedgerError::AccountNotOpen(entry.account.clone()))
+                    }
+                    [_, Some(CONDITION_FAILED)] => {
+                        Err(LedgerError::Superseded(completion.held().key.clone()))
+                    }
+                    _ => Err(LedgerError::Store(Box::new(e))),
                 }
-                _ => Err(LedgerError::Store(Box::new(e))),
-            },
+            }
         }
     }
 

@@ -5,11 +5,15 @@
 //! Failure path: an entry for an account that is not open fails its record alone; SQS
 //! redelivers it and, after `maxReceiveCount`, moves it to the queue's DLQ. Once the
 //! account is opened, a DLQ redrive completes it.
+//!
+//! Exactly once: on DynamoDB an entry's balance change and its `COMPLETED` idempotency
+//! record commit in one transaction ([`eventkit::Router::on_completing`]), so an invocation
+//! that dies between the two (a timeout, a crash) cannot have the entry posted again.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventkit::idempotency::IdempotencyStore;
+use eventkit::idempotency::{Completion, IdempotencyStore};
 use eventkit::{Envelope, Router};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -18,13 +22,15 @@ pub mod dynamodb;
 
 pub use eventkit_contracts::ledger::{AccountOpened, Entry, ACCOUNT_OPENED, ENTRY_POSTED};
 
-/// What posting did, stored as the idempotent response.
+/// What posting did, stored as the idempotent response. It holds no balance: the record
+/// is written in the same transaction as the change, which cannot read the balance back
+/// (and reading it first would make concurrent entries to one account conflict).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Posted {
     /// The account.
     pub account: String,
-    /// Balance after this entry.
-    pub balance: i64,
+    /// The amount added.
+    pub amount: i64,
 }
 
 /// Why an entry could not be posted.
@@ -36,13 +42,17 @@ pub enum LedgerError {
     /// The table failed; retryable.
     #[error("ledger store failed: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Another invocation took over this entry's idempotency record (this one outlived its
+    /// in-progress expiry): nothing was posted; the retry replays the other's result.
+    #[error("entry `{0}` is being posted by another invocation; nothing was applied here, retried later")]
+    Superseded(String),
 }
 
 impl From<LedgerError> for Diagnostic {
     fn from(e: LedgerError) -> Diagnostic {
         let error_type = match e {
             LedgerError::AccountNotOpen(_) => "AccountNotOpen",
-            LedgerError::Store(_) => "TransientError",
+            LedgerError::Store(_) | LedgerError::Superseded(_) => "TransientError",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -54,8 +64,10 @@ impl From<LedgerError> for Diagnostic {
 /// The ledger port.
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Adds `amount` to an open account; returns the new balance.
-    async fn post(&self, entry: &Entry) -> Result<i64, LedgerError>;
+    /// Adds `amount` to an open account. A store that can commits `completion`'s record
+    /// ([`Posted::from`] the entry) with the change and calls [`Completion::committed`];
+    /// otherwise the idempotency layer completes the record after.
+    async fn post(&self, entry: &Entry, completion: &Completion) -> Result<(), LedgerError>;
     /// Opens an account with a zero balance; opening an open account changes nothing.
     async fn open(&self, account: &str) -> Result<(), LedgerError>;
 }
@@ -77,27 +89,34 @@ pub async fn open_account<L: Ledger>(
 pub async fn post_entry<L: Ledger>(
     ledger: Arc<L>,
     event: Envelope<Entry>,
+    completion: Completion,
 ) -> Result<Posted, LedgerError> {
     let entry = event
         .data
         .unwrap_or_else(|| unreachable!("the router types the payload"));
-    let balance = ledger.post(&entry).await?;
-    tracing::info!(account = %entry.account, balance, "entry posted");
-    Ok(Posted {
-        account: entry.account,
-        balance,
-    })
+    ledger.post(&entry, &completion).await?;
+    tracing::info!(account = %entry.account, amount = entry.amount, "entry posted");
+    Ok(Posted::from(&entry))
 }
 
-/// The function: `ledger.entry.posted` to [`post_entry`], once per envelope id.
+impl From<&Entry> for Posted {
+    fn from(entry: &Entry) -> Posted {
+        Posted {
+            account: entry.account.clone(),
+            amount: entry.amount,
+        }
+    }
+}
+
+/// The function: `ledger.entry.posted` to [`post_entry`], once per envelope id, its record
+/// committed with its effect.
 pub fn router<L: Ledger + 'static>(
     ledger: L,
     idempotency: impl IdempotencyStore + 'static,
 ) -> Router<L> {
     Router::with_state(ledger)
         .idempotency_store(idempotency)
-        .on(ENTRY_POSTED, post_entry::<L>)
-        .idempotent()
+        .on_completing(ENTRY_POSTED, post_entry::<L>)
         .on(ACCOUNT_OPENED, open_account::<L>)
 }
 
@@ -115,13 +134,13 @@ mod tests {
 
     #[async_trait]
     impl Ledger for MemoryLedger {
-        async fn post(&self, entry: &Entry) -> Result<i64, LedgerError> {
+        async fn post(&self, entry: &Entry, _: &Completion) -> Result<(), LedgerError> {
             let mut accounts = self.0.lock().unwrap();
             let balance = accounts
                 .get_mut(&entry.account)
                 .ok_or_else(|| LedgerError::AccountNotOpen(entry.account.clone()))?;
             *balance += entry.amount;
-            Ok(*balance)
+            Ok(())
         }
 
         async fn open(&self, account: &str) -> Result<(), LedgerError> {

@@ -5,16 +5,21 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use crate::idempotency::ordering::{
     Applied, InSequence, SequencedStore, Version, VersionedStateStore,
 };
-use crate::idempotency::{IdempotencyStore, Now, PutOutcome, Record, Status, StoreError};
+use crate::idempotency::{
+    Completion, IdempotencyStore, Now, PutOutcome, Record, Status, StoreError,
+};
 
 /// Powertools' attribute names; a table shared with Python or TypeScript functions.
 pub mod attr {
@@ -171,16 +176,97 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+    async fn release(&self, held: &Record) -> Result<(), StoreError> {
+        let (condition, token) = held_condition(held);
+        let mut delete = self
+            .client
             .delete_item()
             .table_name(&self.table)
-            .key(attr::ID, s(key))
-            .send()
-            .await
-            .map_err(|e| StoreError::new("delete", e))?;
-        Ok(())
+            .key(attr::ID, s(&held.key))
+            .condition_expression(condition)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#in_progress_expiry", attr::IN_PROGRESS_EXPIRATION)
+            .expression_attribute_values(":inprogress", s(Status::InProgress.as_str()));
+        if let Some(t) = token {
+            delete = delete.expression_attribute_values(":held", t);
+        }
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            // Taken over (or already gone): not this invocation's to delete.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::new("delete", e)),
+        }
     }
+}
+
+/// The condition that `held` is still the record in the table: `INPROGRESS` with the same
+/// in-progress expiry (the invocation's deadline in ms, which tells owners apart), and the
+/// `:held` value it needs, if any. Uses `#status`, `#in_progress_expiry`, `:inprogress`.
+fn held_condition(held: &Record) -> (&'static str, Option<AttributeValue>) {
+    match held.in_progress_expiration {
+        Some(t) => (
+            "#status = :inprogress AND #in_progress_expiry = :held",
+            Some(n(t)),
+        ),
+        None => (
+            "#status = :inprogress AND attribute_not_exists(#in_progress_expiry)",
+            None,
+        ),
+    }
+}
+
+/// The `COMPLETED` record of `completion` as one item of the handler's own
+/// `TransactWriteItems`, so the effect and its record commit together: the attributes
+/// [`DynamoIdempotencyStore::complete`] sets, on the condition that the record is still the
+/// `INPROGRESS` one this invocation wrote (same status, same in-progress expiry). If an
+/// invocation timed out and a retry took the record over, the transaction is cancelled with
+/// `ConditionalCheckFailed` at this item: nothing was applied; fail the record, and its next
+/// delivery replays the retry's response. After the transaction commits, call
+/// [`Completion::committed`].
+pub fn completion_write<R: serde::Serialize>(
+    table: &str,
+    completion: &Completion,
+    response: &R,
+) -> Result<TransactWriteItem, StoreError> {
+    let record = completion
+        .completed(response)
+        .map_err(|e| StoreError::new("complete", e))?;
+    let held = completion.held();
+    let mut set = "SET #data = :data, #expiry = :expiry, #status = :status".to_owned();
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(attr::ID, s(&record.key))
+        .expression_attribute_names("#data", attr::DATA)
+        .expression_attribute_names("#expiry", attr::EXPIRATION)
+        .expression_attribute_names("#status", attr::STATUS)
+        .expression_attribute_names("#in_progress_expiry", attr::IN_PROGRESS_EXPIRATION)
+        .expression_attribute_values(":data", s(record.data.unwrap_or_default()))
+        .expression_attribute_values(":expiry", n(record.expiration))
+        .expression_attribute_values(":status", s(Status::Completed.as_str()))
+        .expression_attribute_values(":inprogress", s(Status::InProgress.as_str()));
+    let (condition, token) = held_condition(held);
+    update = update.condition_expression(condition);
+    if let Some(t) = token {
+        update = update.expression_attribute_values(":held", t);
+    }
+    if let Some(v) = &record.validation {
+        set.push_str(", #validation = :validation");
+        update = update
+            .expression_attribute_names("#validation", attr::VALIDATION)
+            .expression_attribute_values(":validation", s(v));
+    }
+    let update = update
+        .update_expression(set)
+        .build()
+        .map_err(|e| StoreError::new("complete", e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// Latest state per entity, written only by newer versions (partition key `pk`; attributes

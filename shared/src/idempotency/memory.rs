@@ -100,9 +100,15 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, held: &Record) -> Result<(), StoreError> {
         self.round_trip().await;
-        self.lock().remove(key);
+        let mut records = self.lock();
+        if records.get(&held.key).is_some_and(|r| {
+            r.status == Status::InProgress
+                && r.in_progress_expiration == held.in_progress_expiration
+        }) {
+            records.remove(&held.key);
+        }
         Ok(())
     }
 }
@@ -117,7 +123,7 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
         (**self).complete(record).await
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        (**self).delete(key).await
+    async fn release(&self, held: &Record) -> Result<(), StoreError> {
+        (**self).release(held).await
     }
 }

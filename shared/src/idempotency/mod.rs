@@ -8,6 +8,12 @@
 //! fails with [`IdempotencyError::AlreadyInProgress`] so the message is retried later. A
 //! handler error deletes the `INPROGRESS` record so a retry can run.
 //!
+//! A handler whose effect is a DynamoDB write can close the one gap this leaves (an effect
+//! applied, then a crash before its record is `COMPLETED`, so a retry applies it again):
+//! with [`Idempotency::run_envelope_completing`] it receives a [`Completion`] and writes the
+//! `COMPLETED` record in the same `TransactWriteItems` as its effect
+//! (`aws::dynamodb::completion_write`), conditioned on still holding the `INPROGRESS` record.
+//!
 //! ```
 //! use eventkit::idempotency::{Idempotency, IdempotencyConfig, MemoryIdempotencyStore};
 //! use eventkit::Envelope;
@@ -44,7 +50,8 @@ pub mod ordering;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -206,8 +213,10 @@ pub trait IdempotencyStore: Send + Sync {
     async fn put_in_progress(&self, record: &Record, now: Now) -> Result<PutOutcome, StoreError>;
     /// Marks the record `COMPLETED` with its response and new expiry.
     async fn complete(&self, record: &Record) -> Result<(), StoreError>;
-    /// Deletes the record (the handler failed).
-    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Deletes `held`, the `INPROGRESS` record this invocation wrote, because its handler
+    /// failed, so a retry can run at once. If another invocation has taken the record over
+    /// (this one outlived its in-progress expiry), the record is theirs and stays.
+    async fn release(&self, held: &Record) -> Result<(), StoreError>;
 }
 
 /// What to do when the configured key is absent from the event.
@@ -356,6 +365,46 @@ impl<R> Outcome<R> {
     }
 }
 
+/// What a handler needs to commit its own `COMPLETED` record with its effect: the
+/// `INPROGRESS` record this invocation holds (the transaction's ownership condition) and
+/// the record to write. A handler that commits it calls [`Completion::committed`]; one that
+/// does not (a store without transactions, a test double) leaves the layer to complete the
+/// record as usual.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    held: Record,
+    expires_after: Duration,
+    committed: Arc<AtomicBool>,
+}
+
+impl Completion {
+    /// The `INPROGRESS` record this invocation wrote; the write of the `COMPLETED` record must
+    /// be conditioned on it (status and in-progress expiry unchanged), so an invocation that
+    /// lost the record to a retry after timing out cannot commit its effect.
+    pub fn held(&self) -> &Record {
+        &self.held
+    }
+
+    /// The `COMPLETED` record for `response`, as [`IdempotencyStore::complete`] would write it.
+    pub fn completed<R: Serialize>(&self, response: &R) -> Result<Record, serde_json::Error> {
+        Ok(Record {
+            status: Status::Completed,
+            data: Some(serde_json::to_string(response)?),
+            expiration: Now::current().secs + self.expires_after.as_secs() as i64,
+            ..self.held.clone()
+        })
+    }
+
+    /// Tells the layer that the handler's transaction wrote the `COMPLETED` record.
+    pub fn committed(&self) {
+        self.committed.store(true, Ordering::SeqCst);
+    }
+
+    fn is_committed(&self) -> bool {
+        self.committed.load(Ordering::SeqCst)
+    }
+}
+
 /// Runs handlers at most once per key (within the expiry window).
 pub struct Idempotency<S> {
     store: S,
@@ -439,7 +488,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
                 .map(Outcome::Executed)
                 .map_err(IdempotencyError::Handler);
         };
-        self.run_keyed(key, self.validation_for(event), remaining, handler)
+        self.run_keyed(key, self.validation_for(event), remaining, |_| handler())
             .await
     }
 
@@ -455,6 +504,24 @@ impl<S: IdempotencyStore> Idempotency<S> {
         T: Serialize,
         R: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        self.run_envelope_completing(envelope, remaining, |_| handler())
+            .await
+    }
+
+    /// [`Idempotency::run_envelope`] for a handler that may write its own `COMPLETED` record
+    /// in the transaction of its effect (see [`Completion`]).
+    pub async fn run_envelope_completing<T, R, E, F, Fut>(
+        &self,
+        envelope: &Envelope<T>,
+        remaining: Option<Duration>,
+        handler: F,
+    ) -> Result<Outcome<R>, IdempotencyError<E>>
+    where
+        T: Serialize,
+        R: Serialize + DeserializeOwned,
+        F: FnOnce(Completion) -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
         let key = format!(
@@ -486,7 +553,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
     ) -> Result<Outcome<R>, IdempotencyError<E>>
     where
         R: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(Completion) -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
         let now = Now::current();
@@ -510,7 +577,23 @@ impl<S: IdempotencyStore> Idempotency<S> {
                 return replay(existing, record.validation.as_deref());
             }
         }
-        match handler().await {
+        let completion = Completion {
+            held: record.clone(),
+            expires_after: self.config.expires_after,
+            committed: Arc::new(AtomicBool::new(false)),
+        };
+        match handler(completion.clone()).await {
+            Ok(response) if completion.is_committed() => {
+                // The handler's transaction wrote the COMPLETED record with its effect.
+                let completed = completion.completed(&response).map_err(|source| {
+                    IdempotencyError::Response {
+                        key: key.clone(),
+                        source,
+                    }
+                })?;
+                self.remember(&completed);
+                Ok(Outcome::Executed(response))
+            }
             Ok(response) => {
                 let data = serde_json::to_string(&response).map_err(|source| {
                     IdempotencyError::Response {
@@ -528,8 +611,10 @@ impl<S: IdempotencyStore> Idempotency<S> {
                 self.remember(&record);
                 Ok(Outcome::Executed(response))
             }
+            // Committed, then failed: the record is COMPLETED and must stay.
+            Err(e) if completion.is_committed() => Err(IdempotencyError::Handler(e)),
             Err(e) => {
-                if let Err(delete) = self.store.delete(&key).await {
+                if let Err(delete) = self.store.release(completion.held()).await {
                     tracing::warn!(key, error = %delete, "could not delete INPROGRESS record after handler failure; retries wait for its in-progress expiry");
                 }
                 Err(IdempotencyError::Handler(e))
@@ -688,6 +773,63 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out, Outcome::Executed(1));
+    }
+
+    #[tokio::test]
+    async fn a_committed_completion_is_not_written_again_and_replays() {
+        let idem = idem(config());
+        let event = Envelope::new("t", "x", json!({}));
+        let store = idem.store().clone();
+        let calls = store.calls();
+        let outcome = idem
+            .run_envelope_completing(&event, None, |completion: Completion| async move {
+                let record = completion.completed(&json!({"n": 1})).unwrap();
+                assert_eq!(record.status, Status::Completed);
+                // What the handler's transaction would have written.
+                store.force(record);
+                completion.committed();
+                Ok::<_, ()>(json!({"n": 1}))
+            })
+            .await
+            .unwrap();
+        assert!(!outcome.is_replay());
+        assert_eq!(idem.store().calls() - calls, 1, "put only: no complete");
+        let again = idem
+            .run_envelope(&event, None, || async { Ok::<_, ()>(json!({"n": 2})) })
+            .await
+            .unwrap();
+        assert_eq!(again, Outcome::Replayed(json!({"n": 1})));
+    }
+
+    #[tokio::test]
+    async fn a_failed_handler_releases_only_a_record_it_still_holds() {
+        let idem = idem(config());
+        let event = Envelope::new("t", "x", json!({}));
+        let key = Mutex::new(String::new());
+        let err = idem
+            .run_envelope_completing(&event, Some(Duration::from_secs(1)), |completion| {
+                let store = idem.store();
+                completion.held().key.clone_into(&mut key.lock().unwrap());
+                async move {
+                    // Taken over meanwhile by an invocation with a later deadline.
+                    store.force(Record {
+                        in_progress_expiration: completion
+                            .held()
+                            .in_progress_expiration
+                            .map(|t| t + 5),
+                        ..completion.held().clone()
+                    });
+                    Err::<Value, _>("failed")
+                }
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IdempotencyError::Handler("failed")));
+        let record = idem.store().get(&key.lock().unwrap());
+        assert!(
+            record.is_some_and(|r| r.status == Status::InProgress),
+            "the other invocation's record stays"
+        );
     }
 
     #[tokio::test]

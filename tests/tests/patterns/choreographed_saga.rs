@@ -170,7 +170,24 @@ async fn a_compensation_that_keeps_failing_waits_in_the_dlq_and_the_trace_names_
         }))
     })
     .await?;
-    let conversation = fetch::conversation(&stack.logs, &stack_name, &audit, &correlation).await?;
+    // The message is in the DLQ, so every receive failed; their log lines reach CloudWatch
+    // Logs a little later, so wait for the count rather than read it once.
+    let payment_failures = |c: &Conversation| {
+        c.failures
+            .iter()
+            .find(|f| f.function.ends_with("-payment"))
+            .map_or(0, |f| f.count)
+    };
+    let conversation = wait_for(
+        "the payment's failed receives in the logs",
+        DEADLINE,
+        || async {
+            let conversation =
+                fetch::conversation(&stack.logs, &stack_name, &audit, &correlation).await?;
+            Ok((payment_failures(&conversation) >= 4).then_some(conversation))
+        },
+    )
+    .await?;
     let text = conversation.render_text();
     assert_eq!(
         conversation.flow(),
