@@ -92,11 +92,15 @@ contracts-check: ## the AsyncAPI document and catalogue match the code and templ
 .PHONY: test unit-test e2e-test executor-test patterns-test readme-test compat-venv
 test: ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern, the README's commands; ends with each stage's time
 	tools/dev/stages.sh lint unit-test e2e-test executor-test patterns-test readme-test
+# Every cargo command here selects the whole workspace (tests picked by target or filter),
+# so all stages build one feature set of the dependencies, once: `-p` or `--exclude` would
+# resolve other features and rebuild the AWS SDK for each (minutes on 2 cores).
 unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalStack)
-	cargo test --workspace --exclude eventkit-e2e
-	cargo test -p eventkit-e2e --test tidy --test readme
+	cargo nextest run --workspace --no-fail-fast \
+	    -E 'not package(eventkit-e2e) or binary_id(eventkit-e2e::tidy) or binary_id(eventkit-e2e::readme)'
+	cargo test --workspace --doc
 e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge; Powertools peer
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test library --test compat
+	$(LOCAL_AWS) cargo test --workspace --test library --test compat
 compat-venv: build/compat-venv/.stamp ## Powertools for AWS Lambda (Python), the idempotency peer, from its lock
 build/compat-venv/.stamp: tools/compat/requirements.lock
 	$(call uv-venv,build/compat-venv,$<)
@@ -107,11 +111,11 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_stream_binaries.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test patterns -- --test-threads 16
-	$(LOCAL_AWS) cargo test -p eventkit-cli --test dlq -- --ignored
-	$(LOCAL_AWS) cargo test -p eventkit-e2e --test contracts --test observability -- --ignored --nocapture
+	$(LOCAL_AWS) cargo test --workspace --test patterns -- --test-threads 16
+	$(LOCAL_AWS) cargo test --workspace --test dlq -- --ignored
+	$(LOCAL_AWS) cargo test --workspace --test contracts --test observability -- --ignored --nocapture
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
-	cargo test -p eventkit-e2e --test readme -- --ignored --nocapture
+	cargo test --workspace --test readme -- --ignored --nocapture
 
 # ---- deploy and run -------------------------------------------------------------------
 .PHONY: deploy-local demo invoke bench
