@@ -15,6 +15,20 @@ use crate::{Entry, Ledger, LedgerError, Posted};
 
 /// A transaction item's cancellation reason when its condition did not hold.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// A transaction item's cancellation reason when another transaction held the item.
+const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+/// Tries after a conflict before the record fails (and SQS redelivers it).
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Exponential backoff from 10 ms with jitter from the record's key, so entries that
+/// conflicted once do not collide again in step.
+fn conflict_backoff(attempt: u32, key: &str) -> std::time::Duration {
+    let base = 10u64 << attempt.min(6);
+    let jitter = key.bytes().fold(u64::from(attempt), |h, b| {
+        h.wrapping_mul(31).wrapping_add(u64::from(b))
+    }) % base;
+    std::time::Duration::from_millis(base / 2 + jitter)
+}
 
 /// The ledger table.
 #[derive(Debug, Clone)]
@@ -62,34 +76,39 @@ impl Ledger for DynamoLedger {
             .map_err(store)?;
         let record = completion_write(&self.idempotency_table, completion, &Posted::from(entry))
             .map_err(|e| LedgerError::Store(Box::new(e)))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(change).build())
-            .transact_items(record)
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(change.clone()).build())
+                .transact_items(record.clone())
+                .send()
+                .await;
+            let Err(e) = result else {
                 completion.committed();
-                Ok(())
-            }
-            Err(e) => {
-                let reasons: Vec<Option<&str>> = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                        c.cancellation_reasons().iter().map(|r| r.code()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                match reasons.as_slice() {
-                    [Some(CONDITION_FAILED), ..] => {
-                        Err(LedgerError::AccountNotOpen(entry.account.clone()))
-                    }
-                    [_, Some(CONDITION_FAILED)] => {
-                        Err(LedgerError::Superseded(completion.held().key.clone()))
-                    }
-                    _ => Err(LedgerError::Store(Box::new(e))),
+                return Ok(());
+            };
+            let reasons: Vec<Option<&str>> = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    c.cancellation_reasons().iter().map(|r| r.code()).collect()
                 }
+                _ => Vec::new(),
+            };
+            match reasons.as_slice() {
+                [Some(CONDITION_FAILED), ..] => {
+                    return Err(LedgerError::AccountNotOpen(entry.account.clone()))
+                }
+                [_, Some(CONDITION_FAILED)] => {
+                    return Err(LedgerError::Superseded(completion.held().key.clone()))
+                }
+                // Another transaction on the same account was in flight (entries to one
+                // account in one batch run concurrently): nothing applied, try again soon.
+                r if attempt < CONFLICT_RETRIES && r.contains(&Some(TRANSACTION_CONFLICT)) => {
+                    attempt += 1;
+                    tokio::time::sleep(conflict_backoff(attempt, &completion.held().key)).await;
+                }
+                _ => return Err(LedgerError::Store(Box::new(e))),
             }
         }
     }
