@@ -57,14 +57,20 @@ impl Orders for DynamoOrders {
             Ok(_) => Ok(Transition::Changed),
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    let current = failed
-                        .item()
+                    let item = failed.item();
+                    let current = item
                         .and_then(|i| i.get("status"))
                         .and_then(|s| s.as_s().ok())
                         .cloned()
                         .unwrap_or_else(|| "NONE".into());
+                    let reached_before = item
+                        .and_then(|i| i.get(&format!("count_{to}")))
+                        .and_then(|n| n.as_n().ok())
+                        .is_some_and(|n| n != "0");
                     Ok(if current == to {
                         Transition::Already
+                    } else if reached_before {
+                        Transition::Passed(current)
                     } else {
                         Transition::Blocked(current)
                     })

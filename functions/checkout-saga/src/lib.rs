@@ -137,6 +137,17 @@ pub enum SagaError {
         /// Where the order is.
         current: String,
     },
+    /// The step was done before and the order has moved on since: the trigger is a late
+    /// duplicate (a redelivery after a timeout). A choreographed reaction acknowledges it.
+    #[error("order `{order_id}`: {step} was done before and the order has moved on to {current}; a late duplicate, nothing to do")]
+    AlreadyPassed {
+        /// The order.
+        order_id: String,
+        /// The step.
+        step: &'static str,
+        /// Where the order is.
+        current: String,
+    },
     /// The input is unusable.
     #[error("invalid checkout: {0}")]
     Invalid(String),
@@ -150,6 +161,7 @@ impl From<SagaError> for Diagnostic {
             SagaError::ShippingUnavailable(_) => "ShippingUnavailable",
             SagaError::Transient { .. } => "TransientError",
             SagaError::WrongState { .. } => "WrongState",
+            SagaError::AlreadyPassed { .. } => "AlreadyPassed",
             SagaError::Invalid(_) => "InvalidCheckout",
         };
         Diagnostic {
@@ -186,6 +198,9 @@ pub enum Transition {
     Changed,
     /// The order was already at the target status: nothing to do.
     Already,
+    /// The order reached the target status before and has since moved on (to this status,
+    /// by a compensation): a late duplicate of the step; nothing to do or announce.
+    Passed(String),
     /// The order is elsewhere (`NONE` when this service never saw it).
     Blocked(String),
 }
@@ -285,6 +300,11 @@ pub async fn run_step<O: Orders>(
         {
             Ok(result("NONE", false))
         }
+        Transition::Passed(current) => Err(SagaError::AlreadyPassed {
+            order_id: order_id.to_owned(),
+            step: step.name,
+            current,
+        }),
         Transition::Blocked(current) => Err(SagaError::WrongState {
             order_id: order_id.to_owned(),
             step: step.name,
@@ -324,6 +344,16 @@ async fn react<O: Orders, P: Publisher>(
     let checkout = checkout_of(&event);
     let (next, result) = match run_step(&participant.orders, step, &checkout).await {
         Ok(result) => (success, Ok(result)),
+        // What this step announced has already moved the saga on (its compensation ran):
+        // announcing it again could restart work downstream.
+        Err(SagaError::AlreadyPassed { current, .. }) => {
+            tracing::info!(order_id = %checkout.order_id, step = step.name, %current, "late duplicate acknowledged: the order has moved on");
+            return Ok(StepResult {
+                step: step.name.to_owned(),
+                status: current,
+                changed: false,
+            });
+        }
         Err(
             e @ (SagaError::InventoryUnavailable(_)
             | SagaError::PaymentDeclined(_)
@@ -428,6 +458,9 @@ impl Orders for MemoryOrders {
             .or_insert_with(|| ("NONE".into(), Default::default()));
         if entry.0 == to {
             return Ok(Transition::Already);
+        }
+        if entry.1.get(to).is_some_and(|n| *n > 0) {
+            return Ok(Transition::Passed(entry.0.clone()));
         }
         if entry.0 != from {
             return Ok(Transition::Blocked(entry.0.clone()));

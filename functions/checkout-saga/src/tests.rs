@@ -40,7 +40,11 @@ async fn a_step_is_a_guarded_transition_applied_once() {
         run_step(&orders, RELEASE, &c).await.unwrap().status,
         "RELEASED"
     );
+    // Reserved before and released since: a late duplicate, not a new reservation.
     let err = run_step(&orders, RESERVE, &c).await.unwrap_err();
+    assert!(matches!(err, SagaError::AlreadyPassed { .. }), "{err}");
+    // A step that cannot start from where the order is, and never ran: refused.
+    let err = run_step(&orders, CHARGE, &c).await.unwrap_err();
     assert!(matches!(err, SagaError::WrongState { .. }), "{err}");
     // Compensating what never happened is a no-op, not an error.
     let never = run_step(&orders, REFUND, &checkout("o-2", &[]))
@@ -92,6 +96,27 @@ fn services(bus: &Arc<MemoryPublisher>) -> Vec<(Service, Function)> {
         .collect()
 }
 
+/// Hands `event` to every service that takes it; a failure fails the test.
+async fn deliver(services: &[(Service, Function)], event: &Envelope) {
+    for (_, f) in services {
+        if f.handled().contains(&event.event_type) {
+            f.dispatch(event.clone(), None)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", event.event_type));
+        }
+    }
+}
+
+/// Delivers every published event, including those the deliveries publish, once.
+async fn settle(bus: &MemoryPublisher, services: &[(Service, Function)]) {
+    let mut handled = 0;
+    while handled < bus.published().len() {
+        let event = bus.published()[handled].clone();
+        handled += 1;
+        deliver(services, &event).await;
+    }
+}
+
 /// Runs a choreography to the end: every published event to the service that takes it.
 async fn choreograph(faults: &[(&str, &str)]) -> (Vec<String>, Vec<(Service, Function)>) {
     let bus = Arc::new(MemoryPublisher::default());
@@ -102,16 +127,7 @@ async fn choreograph(faults: &[(&str, &str)]) -> (Vec<String>, Vec<(Service, Fun
         serde_json::to_value(checkout("o-9", faults)).unwrap(),
     );
     bus.publish(&[start]).await.unwrap();
-    let mut handled = 0;
-    while handled < bus.published().len() {
-        let event = bus.published()[handled].clone();
-        handled += 1;
-        for (_, f) in &services {
-            if f.handled().contains(&event.event_type) {
-                f.dispatch(event.clone(), None).await.unwrap();
-            }
-        }
-    }
+    settle(&bus, &services).await;
     let flow = bus.published().into_iter().map(|e| e.event_type).collect();
     (flow, services)
 }
@@ -180,6 +196,38 @@ async fn the_choreography_completes_or_compensates_what_was_done() {
 }
 
 #[tokio::test]
+async fn late_duplicates_after_a_compensation_are_acknowledged_and_announce_nothing() {
+    let bus = Arc::new(MemoryPublisher::default());
+    let services = services(&bus);
+    let start = Envelope::new(
+        "eventkit.shop",
+        CHECKOUT_REQUESTED,
+        serde_json::to_value(checkout("o-9", &[("ship", "reject")])).unwrap(),
+    );
+    bus.publish(&[start]).await.unwrap();
+    settle(&bus, &services).await;
+    let settled = bus.published().len();
+    // Every event again, after the saga compensated (a redelivery after a timeout).
+    for event in bus.published() {
+        deliver(&services, &event).await;
+    }
+    let again: Vec<String> = bus.published()[settled..]
+        .iter()
+        .map(|e| e.event_type.clone())
+        .collect();
+    // Only the reactions whose state still stands re-announce (same ids); the charge and
+    // the reservation, since compensated, do not.
+    assert!(
+        !again.contains(&PAYMENT_CHARGED.to_owned())
+            && !again.contains(&INVENTORY_RESERVED.to_owned()),
+        "{again:?}"
+    );
+    let ends =
+        [Service::Inventory, Service::Payment, Service::Shipping].map(|s| status(&services, s));
+    assert_eq!(ends, ["RELEASED", "REFUNDED", "NONE"]);
+}
+
+#[tokio::test]
 async fn every_event_of_a_checkout_shares_its_correlation_id_and_names_its_cause() {
     let bus = Arc::new(MemoryPublisher::default());
     let services = services(&bus);
@@ -189,16 +237,7 @@ async fn every_event_of_a_checkout_shares_its_correlation_id_and_names_its_cause
         serde_json::to_value(checkout("o-9", &[])).unwrap(),
     );
     bus.publish(std::slice::from_ref(&start)).await.unwrap();
-    let mut handled = 0;
-    while handled < bus.published().len() {
-        let event = bus.published()[handled].clone();
-        handled += 1;
-        for (_, f) in &services {
-            if f.handled().contains(&event.event_type) {
-                f.dispatch(event.clone(), None).await.unwrap();
-            }
-        }
-    }
+    settle(&bus, &services).await;
     let events = bus.published();
     assert!(events
         .iter()
