@@ -10,10 +10,12 @@ TOOLS_VENV := build/tools-venv
 export PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
 ENDPOINT ?= http://127.0.0.1:4566
 STACK ?= eventkit
-# Local stacks retry failed records after 7 s instead of 70 s, so a poison message reaches
-# its DLQ (3 receives) in seconds; the function timeout stays below it, with room for a
-# cold start while every pattern test runs at once on 2 cores (3 s was not enough).
-LOCAL_PARAMETERS ?= FunctionTimeout=6 QueueVisibilityTimeout=7 TracesExporter=console
+# Local stacks retry failed records after 12 s instead of 70 s, so a poison message reaches
+# its DLQ (3 receives) in well under a minute. Functions keep the template's 10 s timeout:
+# every pattern test runs at once on 2 cores, LocalStack answers them all on one interpreter
+# lock, and at 6 s some handlers timed out waiting for it (a timed-out batch is retried,
+# which adds to the load that slowed it).
+LOCAL_PARAMETERS ?= FunctionTimeout=10 QueueVisibilityTimeout=12 TracesExporter=console
 # The e2e crate reads these; LocalStack ignores the credentials' values.
 LOCAL_AWS := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 LOCALSTACK_ENDPOINT=$(ENDPOINT)
 
@@ -110,6 +112,7 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_stream_binaries.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_emulator_costs.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test --workspace --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test --workspace --test dlq -- --ignored

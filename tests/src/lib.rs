@@ -40,13 +40,16 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Polls `check` until it returns `Some`, failing with `what` after `deadline`.
+/// Polls `check` until it returns `Some`, failing with `what` after `deadline`. The pause
+/// between polls grows from 100 ms to 1 s: every pattern test polls at once, and LocalStack
+/// answers all of them, and the functions under test, on one interpreter lock.
 pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
     let start = Instant::now();
+    let mut pause = Duration::from_millis(100);
     loop {
         if let Some(v) = check().await? {
             return Ok(v);
@@ -54,7 +57,8 @@ where
         if start.elapsed() > deadline {
             anyhow::bail!("timed out after {deadline:?} waiting for {what}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 3 / 2).min(Duration::from_secs(1));
     }
 }
 

@@ -22,11 +22,19 @@ fix names the defect it works around; remove it when the pinned LocalStack has i
 * moto ``TransactWriteItems`` deep-copies every table before each transaction, so each one
   costs time in proportion to all the data stored. The fix saves and restores only the
   items a transaction names.
+* Step Functions evaluates every JSONPath (each ``.$`` parameter, ``ResultPath``,
+  ``InputPath``) by building a new ``jsonpath_ng`` parser, whose LALR tables ply generates
+  each time: 10-30 ms of CPU per path, under the one interpreter lock every service
+  shares. The fix parses each distinct path once.
+* CloudWatch Logs ``DescribeLogGroups`` deep-copies every log group, every stream and
+  every event stored, twice, to sum stored bytes without a race: its cost grows with all
+  the logs ever written. The fix reads a snapshot of the groups and streams instead.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -114,6 +122,83 @@ def _patch_logs_filter() -> None:
     from localstack.services.logs import provider
 
     provider.get_pattern_matcher = pattern_matcher
+
+
+def parse_once(parse):
+    """``parse`` (a ``jsonpath_ng`` parse function) remembering each path's expression.
+    Expressions are immutable once built: ``find`` and ``update`` change the data, not them."""
+    cached = functools.lru_cache(maxsize=4096)(parse)
+
+    def patched(path, *args, **kwargs):
+        if args or kwargs or not isinstance(path, str):
+            return parse(path, *args, **kwargs)
+        return cached(path)
+
+    patched.eventkit_patched = True
+    return patched
+
+
+def _patch_jsonpath_parse() -> None:
+    from localstack.services.stepfunctions.asl.component.common.path import result_path
+    from localstack.services.stepfunctions.asl.utils import json_path
+
+    for module in (json_path, result_path):
+        if not getattr(module.parse, "eventkit_patched", False):
+            module.parse = parse_once(module.parse)
+
+
+def describe_group(group) -> dict:
+    """A moto log group's ``DescribeLogGroups`` entry, as LocalStack's own, from a snapshot
+    of its streams (``list`` of a dict's values is atomic) instead of a deep copy."""
+    arn = group.arn if group.arn.endswith(":*") else f"{group.arn}:*"
+    described = {
+        "arn": arn,
+        "creationTime": group.creation_time,
+        "logGroupName": group.name,
+        "metricFilterCount": 0,
+        "storedBytes": sum(s.stored_bytes for s in list(group.streams.values())),
+    }
+    if group.retention_in_days:
+        described["retentionInDays"] = group.retention_in_days
+    if group.kms_key_id:
+        described["kmsKeyId"] = group.kms_key_id
+    return described
+
+
+def described_groups(backend, prefix: str = "", pattern: str = "") -> list[dict]:
+    """The described groups of ``backend`` whose names match, sorted by name."""
+    groups = [
+        describe_group(group)
+        for name, group in list(backend.groups.items())
+        if not (prefix or pattern) or (prefix and name.startswith(prefix)) or (pattern and pattern in name)
+    ]
+    return sorted(groups, key=lambda g: g["logGroupName"])
+
+
+def _patch_logs_describe() -> None:
+    from localstack.aws.api import handler
+    from localstack.aws.api.logs import DescribeLogGroupsResponse, InvalidParameterException
+    from localstack.services.logs import provider
+    from moto.logs.models import LogGroup
+
+    if getattr(provider.LogsProvider.describe_log_groups, "eventkit_patched", False):
+        return
+
+    # LocalStack dispatches to the provider attribute named as the function
+    @handler("DescribeLogGroups", expand=False)
+    def describe_log_groups(self, context, request):
+        prefix = request.get("logGroupNamePrefix", "")
+        pattern = request.get("logGroupNamePattern", "")
+        if pattern and prefix:
+            raise InvalidParameterException(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
+            )
+        backend = provider.get_moto_logs_backend(context.account_id, context.region)
+        return DescribeLogGroupsResponse(logGroups=described_groups(backend, prefix, pattern))
+
+    describe_log_groups.eventkit_patched = True
+    provider.LogsProvider.describe_log_groups = describe_log_groups
+    LogGroup.to_describe_dict = describe_group
 
 
 def keep_stream_shards(transact_write_items):
@@ -212,6 +297,8 @@ def eventkit_patches() -> None:
         ("events Step Functions target", _patch_states_target),
         ("logs filterPattern", _patch_logs_filter),
         ("moto TransactWriteItems rollback and streams", _patch_moto_transactions),
+        ("Step Functions JSONPath parsing", _patch_jsonpath_parse),
+        ("logs DescribeLogGroups copies", _patch_logs_describe),
     ):
         try:
             patch()
