@@ -150,7 +150,8 @@ new-function: ## scaffold a pattern function on the router: make new-function NA
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack; loading an event-sourced wallet with and without snapshots
+bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack, direct and with 5 and 10 ms added per request; loading an event-sourced wallet with and without snapshots
 	cargo bench -p eventkit
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin idempotency-bench
+	for ms in 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-e2e --bin idempotency-bench; done
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin snapshot-bench

@@ -1,0 +1,176 @@
+//! Per-event CPU of the whole path a queue consumer runs, against a floor: an SQS batch of
+//! 10 records, each body an EventBridge event (a bus rule's SQS target) whose `detail` is
+//! an envelope, from the invocation's bytes to the serialised partial batch response.
+//!
+//! - `kit`: the bytes parsed as the runtime hands them over (`serde_json::Value`), then
+//!   `Router::handle`: batch classified, each record unwrapped, the envelope validated,
+//!   dispatched by type to a no-op typed handler; the response serialised. Metrics and
+//!   spans off (their cost is the `metrics` bench).
+//! - `floor`: a hand-written `serde_json` handler on the same bytes: borrowed structs for
+//!   the batch, the EventBridge event and the envelope's `type` and `data`, the same no-op
+//!   handler, the same response. It checks nothing else, so it is the least any handler
+//!   could do with these bytes.
+//!
+//! Report `kit` / `floor` per batch; the other cases split the kit's time.
+
+use criterion::{criterion_main, Criterion, Throughput};
+use eventkit::{Envelope, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const RECORDS: usize = 10;
+
+#[derive(Deserialize)]
+struct Placed {
+    order: u32,
+}
+
+fn batch() -> Vec<u8> {
+    let records: Vec<Value> = (0..RECORDS)
+        .map(|i| {
+            let e = Envelope::new("eventkit.orders", "order.placed", json!({"order": i}));
+            let eb = json!({
+                "version": "0", "id": format!("eb-{i}"), "detail-type": "order.placed",
+                "source": "eventkit.orders", "account": "000000000000",
+                "time": "2026-11-24T10:00:00Z", "region": "us-east-1", "resources": [],
+                "detail": e
+            });
+            json!({
+                "messageId": format!("m-{i}"),
+                "receiptHandle": "rh",
+                "body": eb.to_string(),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764000000000"},
+                "messageAttributes": {},
+                "md5OfBody": "0",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:orders",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "Records": records })).expect("serialises")
+}
+
+mod floor {
+    use serde::{Deserialize, Serialize};
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    struct Batch<'a> {
+        #[serde(rename = "Records", borrow)]
+        records: Vec<Record<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Record<'a> {
+        #[serde(rename = "messageId", borrow)]
+        message_id: Cow<'a, str>,
+        #[serde(borrow)]
+        body: Cow<'a, str>,
+    }
+
+    #[derive(Deserialize)]
+    struct Bus<'a> {
+        #[serde(borrow)]
+        detail: Detail<'a>,
+    }
+
+    #[derive(Deserialize)]
+    struct Detail<'a> {
+        #[serde(rename = "type", borrow)]
+        event_type: Cow<'a, str>,
+        data: super::Placed,
+    }
+
+    #[derive(Serialize)]
+    struct Failure<'a> {
+        #[serde(rename = "itemIdentifier")]
+        item_identifier: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct Response<'a> {
+        #[serde(rename = "batchItemFailures")]
+        batch_item_failures: Vec<Failure<'a>>,
+    }
+
+    /// The batch response's bytes; a record that does not parse or is not an
+    /// `order.placed` is a failure, as in the kit.
+    pub fn handle(bytes: &[u8], handler: impl Fn(super::Placed)) -> Vec<u8> {
+        let batch: Batch = serde_json::from_slice(bytes).expect("an SQS batch");
+        let mut failures = Vec::new();
+        for record in &batch.records {
+            match serde_json::from_str::<Bus>(&record.body) {
+                Ok(bus) if bus.detail.event_type == "order.placed" => handler(bus.detail.data),
+                _ => failures.push(Failure {
+                    item_identifier: &record.message_id,
+                }),
+            }
+        }
+        serde_json::to_vec(&Response {
+            batch_item_failures: failures,
+        })
+        .expect("serialises")
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let router = Router::new().on("order.placed", |_, e: Envelope<Placed>| async move {
+        std::hint::black_box(e.data.map(|d| d.order));
+        Ok::<_, &'static str>(())
+    });
+    let bytes = batch();
+    let kit = |bytes: &[u8]| {
+        let event: Value = serde_json::from_slice(bytes).expect("JSON");
+        let answer = runtime
+            .block_on(router.handle(event, None))
+            .expect("a batch response");
+        serde_json::to_vec(&answer).expect("serialises")
+    };
+    // Both answer the same: no failures.
+    assert_eq!(kit(&bytes), br#"{"batchItemFailures":[]}"#.to_vec());
+    assert_eq!(
+        floor::handle(&bytes, |p| {
+            std::hint::black_box(p.order);
+        }),
+        br#"{"batchItemFailures":[]}"#.to_vec()
+    );
+
+    let mut group = c.benchmark_group("sqs_eventbridge_envelope_path");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            floor::handle(std::hint::black_box(&bytes), |p| {
+                std::hint::black_box(p.order);
+            })
+        })
+    });
+    group.bench_function("kit", |b| b.iter(|| kit(std::hint::black_box(&bytes))));
+    // Where the kit's time goes: the first step alone (the bytes as a `Value`, which
+    // `lambda_runtime` hands a `Router::run` handler), and the router on a parsed `Value`.
+    group.bench_function("kit: bytes to Value only", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(std::hint::black_box(&bytes)).expect("JSON"))
+    });
+    let parsed: Value = serde_json::from_slice(&bytes).expect("JSON");
+    group.bench_function("kit: router on a parsed Value (clone included)", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(router.handle(std::hint::black_box(&parsed).clone(), None))
+                .expect("a batch response")
+        })
+    });
+    group.bench_function("clone of the parsed Value", |b| {
+        b.iter(|| std::hint::black_box(&parsed).clone())
+    });
+    group.finish();
+}
+
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+}
+
+criterion_main!(benches);
