@@ -113,6 +113,7 @@ executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_stream_binaries.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_emulator_costs.py
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_write_lock.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
 	$(LOCAL_AWS) cargo test --workspace --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test --workspace --test dlq -- --ignored

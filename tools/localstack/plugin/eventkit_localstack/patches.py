@@ -22,6 +22,10 @@ fix names the defect it works around; remove it when the pinned LocalStack has i
 * moto ``TransactWriteItems`` deep-copies every table before each transaction, so each one
   costs time in proportion to all the data stored. The fix saves and restores only the
   items a transaction names.
+* moto runs DynamoDB writes from concurrent requests without a lock: an ``ADD`` is a
+  read-modify-write in Python, and a cancelled transaction's rollback puts back items a
+  concurrent transaction has since committed to, so an effect is lost or applied twice.
+  DynamoDB serialises writes to an item; the fix serialises moto's writes.
 * Step Functions evaluates every JSONPath (each ``.$`` parameter, ``ResultPath``,
   ``InputPath``) by building a new ``jsonpath_ng`` parser, whose LALR tables ply generates
   each time: 10-30 ms of CPU per path, under the one interpreter lock every service
@@ -38,6 +42,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from datetime import datetime, timezone
 
 from localstack.runtime import hooks
@@ -281,6 +286,31 @@ def item_level_rollback(transact_write_items):
     return patched
 
 
+WRITES = threading.RLock()  # re-entrant: a transaction's rollback calls put/delete_item
+WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def serialised(method):
+    """``method`` run under the one lock every moto DynamoDB write takes."""
+
+    @functools.wraps(method)
+    def patched(*args, **kwargs):
+        with WRITES:
+            return method(*args, **kwargs)
+
+    patched.eventkit_serialised = True
+    return patched
+
+
+def _patch_moto_write_lock() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in WRITE_METHODS:
+        method = getattr(DynamoDBBackend, name, None)
+        if method is not None and not getattr(method, "eventkit_serialised", False):
+            setattr(DynamoDBBackend, name, serialised(method))
+
+
 def _patch_moto_transactions() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
@@ -297,6 +327,7 @@ def eventkit_patches() -> None:
         ("events Step Functions target", _patch_states_target),
         ("logs filterPattern", _patch_logs_filter),
         ("moto TransactWriteItems rollback and streams", _patch_moto_transactions),
+        ("moto DynamoDB writes serialised", _patch_moto_write_lock),
         ("Step Functions JSONPath parsing", _patch_jsonpath_parse),
         ("logs DescribeLogGroups copies", _patch_logs_describe),
     ):
