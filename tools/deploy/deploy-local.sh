@@ -22,6 +22,7 @@
 #               LOCALSTACK_MODE other than docker, where the functions run as local
 #               processes; else `cargo-zigbuild`, which targets Lambda's glibc)
 #   SKIP_BUILD=1  deploy what is in target/lambda without building
+#   FORCE=1       deploy even when the stack was deployed from the same files and binaries
 #   LAMBDA_DIR  Cargo Lambda output folder     (default <cargo target dir>/lambda)
 #   LINT=0        skip cfn-lint (default: lint when cfn-lint is available)
 #   OUTPUTS_FILE  where to write outputs       (default build/stack-outputs.env)
@@ -108,15 +109,24 @@ sys.exit(0 if s in ('available', 'running') else 1)" \
 done
 
 # --- 2. Template lint --------------------------------------------------------------------
+# Every file under infra/ (the template and the definitions it references), hashed: a
+# template that passed cfn-lint and then deployed is not linted or deployed again unchanged.
+INFRA_DIGEST="$({ echo "$TEMPLATE"; find "$ROOT/infra" -type f ! -name '.template.*' -print0 \
+    | sort -z | xargs -0 sha256sum; } | sha256sum | cut -d' ' -f1)"
 if [ "${LINT:-1}" != 0 ] && command -v "$CFN_LINT" >/dev/null 2>&1; then
-    log "cfn-lint ${TEMPLATE#"$ROOT"/}"
-    set +e
-    "$CFN_LINT" -- "$TEMPLATE" >&2
-    rc=$?
-    set -e
-    # cfn-lint exit status is a bit set: 1 fatal, 2 error, 4 warning, 8 informational.
-    if [ $((rc & 3)) -ne 0 ]; then
-        die "${TEMPLATE#"$ROOT"/} has template errors (cfn-lint above)" "fix the template and re-run"
+    if [ "$(cat "$WORK/linted" 2>/dev/null)" = "$INFRA_DIGEST" ]; then
+        log "cfn-lint: infra/ is unchanged since it last passed"
+    else
+        log "cfn-lint ${TEMPLATE#"$ROOT"/}"
+        set +e
+        "$CFN_LINT" -- "$TEMPLATE" >&2
+        rc=$?
+        set -e
+        # cfn-lint exit status is a bit set: 1 fatal, 2 error, 4 warning, 8 informational.
+        if [ $((rc & 3)) -ne 0 ]; then
+            die "${TEMPLATE#"$ROOT"/} has template errors (cfn-lint above)" "fix the template and re-run"
+        fi
+        echo "$INFRA_DIGEST" >"$WORK/linted"
     fi
 fi
 if [ -n "${PATTERNS:-}" ]; then
@@ -162,6 +172,27 @@ fi
 log "preparing template (CodeUri -> $LAMBDA_DIR/<binary>/)"
 "$PYTHON" tools/deploy/prepare-template.py "$TEMPLATE" "$WORK/template.built.yaml" --lambda-dir "$LAMBDA_DIR" \
     || die "could not prepare the template (see above)" "build the functions (drop SKIP_BUILD) or fix the template"
+
+# --- 3b. Deployed already? -------------------------------------------------------------------
+# What the stack was last deployed from here: infra/, the settings, the built binaries, and
+# the stack's own id, status and last update (one re-created, rolled back or updated from
+# elsewhere is deployed again). FORCE=1 deploys regardless.
+deployed_from() {
+    {
+        echo "$INFRA_DIGEST $STAGE $ARCH ${PARAMETERS:-} ${PATTERNS:-} $LAMBDA_PROFILE $ENDPOINT"
+        sha256sum "$WORK/template.built.yaml"
+        while read -r b; do sha256sum "$LAMBDA_DIR/$b/bootstrap"; done <"$WORK/binaries"
+        aws_ls cloudformation describe-stacks --stack-name "$STACK" --output text \
+            --query 'Stacks[0].[StackId,StackStatus,CreationTime,LastUpdatedTime]' 2>/dev/null || echo none
+    } | sha256sum | cut -d' ' -f1
+}
+if [ "${FORCE:-0}" != 1 ] && [ -f "$OUTPUTS_FILE" ] \
+    && [ "$(cat "$WORK/deployed" 2>/dev/null)" = "$(deployed_from)" ]; then
+    log "stack $STACK is deployed from these very files and binaries: nothing to do (FORCE=1 deploys anyway)"
+    cat "$OUTPUTS_FILE"
+    exit 0
+fi
+rm -f "$WORK/deployed"
 
 # --- 4. Deployment bucket ------------------------------------------------------------------
 if ! aws_ls s3api head-bucket --bucket "$BUCKET" >/dev/null 2>&1; then
@@ -234,5 +265,6 @@ mv "$OUTPUTS_FILE.tmp" "$OUTPUTS_FILE"
 "$BOTO_PYTHON" tools/deploy/localstack-gaps.py --stack "$STACK" --template "$WORK/template.packaged.yaml" \
     --outputs "$OUTPUTS_FILE" --endpoint "$ENDPOINT" --region "$REGION" \
     || die "could not create what LocalStack's CloudFormation skipped (see above)" "check LocalStack's log"
+deployed_from >"$WORK/deployed"
 cat "$OUTPUTS_FILE"
 log "done in $((SECONDS - START))s; outputs written to ${OUTPUTS_FILE#"$ROOT"/}"

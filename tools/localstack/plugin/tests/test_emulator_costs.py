@@ -1,6 +1,7 @@
-"""Two LocalStack costs the patches remove keep their answers: Step Functions JSONPath
-expressions parsed once give what a fresh parse gives, and DescribeLogGroups without deep
-copies describes each group as LocalStack's own code does."""
+"""LocalStack costs the patches remove keep their answers: Step Functions JSONPath
+expressions parsed once give what a fresh parse gives, DescribeLogGroups without deep
+copies describes each group as LocalStack's own code does, and SQS event source mappings
+that long-poll still invoke only while their mapping is on."""
 
 import copy
 import os
@@ -14,9 +15,18 @@ from jsonpath_ng.ext import parse  # noqa: E402
 from localstack.services.logs import provider  # noqa: E402, F401 (applies LocalStack's own patches)
 from moto.logs.models import LogGroup, LogsBackend  # noqa: E402
 
+from botocore.hooks import HierarchicalEmitter  # noqa: E402
+from localstack.services.lambda_.event_source_mapping.pollers.poller import (  # noqa: E402
+    EmptyPollResultsException,
+)
+from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller  # noqa: E402
+
 from eventkit_localstack.patches import (  # noqa: E402
+    LONG_POLL_SECONDS,
+    _patch_sqs_long_poll,
     describe_group,
     _patch_logs_describe,
+    marking_poller,
     described_groups,
     parse_once,
 )
@@ -87,6 +97,89 @@ class DescribeLogGroupsWithoutCopies(unittest.TestCase):
         _patch_logs_describe()
         dispatch = create_dispatch_table(provider.LogsProvider())
         self.assertTrue(dispatch["DescribeLogGroups"].fn.eventkit_patched)
+
+
+class FakeSqs:
+    """The calls an SQS poller makes, recorded; ``queued`` is what a receive returns."""
+
+    def __init__(self, queued):
+        self.meta = type("Meta", (), {"events": HierarchicalEmitter()})()
+        self.queued, self.receives, self.returned = queued, [], []
+
+    def receive_message(self, **params):
+        self.receives.append(params)
+        return {"Messages": self.queued}
+
+    def change_message_visibility_batch(self, **params):
+        self.returned.extend(params["Entries"])
+
+
+class FakeProcessor:
+    def __init__(self):
+        self.batches = []
+
+    def process_events_batch(self, events):
+        self.batches.append(events)
+
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders"
+QUEUE_URL = "http://127.0.0.1:4566/queue/us-east-1/000000000000/orders"
+
+
+def poller(window, queued, processor):
+    _patch_sqs_long_poll()
+    params = {"SqsQueueParameters": {"BatchSize": 10}}
+    if window is not None:
+        params["SqsQueueParameters"]["MaximumBatchingWindowInSeconds"] = window
+    source = FakeSqs(queued)
+    with mock.patch(f"{SqsPoller.__module__}.get_queue_url", return_value=QUEUE_URL):  # asks SQS
+        made = SqsPoller(QUEUE_ARN, params, source, processor)
+    made.is_fifo_queue = False  # a cached property; the real one asks SQS
+    return made, source
+
+
+def message(i):
+    return {"MessageId": f"m-{i}", "ReceiptHandle": f"r-{i}", "Body": "{}", "Attributes": {},
+            "MD5OfBody": "", "MessageAttributes": {}}
+
+
+class SqsMappingsLongPoll(unittest.TestCase):
+    def test_a_mapping_without_a_long_window_waits_twenty_seconds_for_its_first_message(self):
+        for window, expected in ((None, LONG_POLL_SECONDS), (0, LONG_POLL_SECONDS), (1, LONG_POLL_SECONDS), (20, 20)):
+            made, source = poller(window, [], FakeProcessor())
+            with self.assertRaises(EmptyPollResultsException):
+                made.poll_events()
+            self.assertEqual(source.receives[-1]["WaitTimeSeconds"], expected, window)
+
+    def test_a_running_mapping_invokes_with_what_it_received(self):
+        processor = FakeProcessor()
+        made, source = poller(1, [message(1), message(2)], processor)
+        made.poll_events()
+        self.assertEqual([len(b) for b in processor.batches], [2])
+        self.assertEqual(source.returned, [])
+
+    def test_a_poll_that_returns_after_its_mapping_stopped_puts_the_messages_back(self):
+        processor = FakeProcessor()
+        made, source = poller(1, [message(i) for i in range(12)], processor)
+        made.eventkit_stopped = True  # what EsmWorker.stop/delete now set
+        made.poll_events()
+        self.assertEqual(processor.batches, [])
+        self.assertEqual([e["ReceiptHandle"] for e in source.returned], [f"r-{i}" for i in range(12)])
+        self.assertEqual({e["VisibilityTimeout"] for e in source.returned}, {0})
+
+    def test_stopping_a_worker_stops_its_poller_and_starting_one_starts_it(self):
+        from localstack.services.lambda_.event_source_mapping.esm_worker import EsmWorker
+
+        _patch_sqs_long_poll()
+        for name in ("stop", "delete", "stop_for_shutdown", "start"):
+            self.assertTrue(getattr(getattr(EsmWorker, name), "eventkit_patched", False), name)
+        calls = []
+        worker = type("Worker", (), {})()
+        worker.poller = type("Poller", (), {})()
+        for stopped in (True, False, True):
+            marking_poller(lambda self: calls.append(self), stopped)(worker)
+            self.assertEqual(worker.poller.eventkit_stopped, stopped)
+        self.assertEqual(calls, [worker] * 3)
 
 
 if __name__ == "__main__":
