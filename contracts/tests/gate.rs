@@ -9,10 +9,27 @@ fn committed_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/schemas")
 }
 
+/// A folder of its own, removed when the test ends (passed or failed).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh folder holding what the code generates.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("eventkit-gate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn scratch(name: &str) -> Scratch {
+    let dir =
+        Scratch(std::env::temp_dir().join(format!("eventkit-gate-{name}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&*dir);
     gate::write(&dir).unwrap();
     assert!(gate::check(&dir).unwrap().is_empty());
     dir
