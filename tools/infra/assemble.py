@@ -98,11 +98,14 @@ def dead_letter_queues(resources):
     return dlqs
 
 
+SQS_DEFAULT_RETENTION = 345600  # 4 days
+
+
 def queue_problems(template_text):
     """The template's queue invariants: every work queue redrives to a DLQ; every DLQ (of
     a queue, a rule target, a function's or a stream's failures) has an alarm; a queue no
     function consumes and nothing redrives (a parking queue a workflow writes to) has an
-    alarm too."""
+    alarm too; a bucket's objects outlive every queue's messages."""
     resources = yaml.load(template_text, Loader=CfnLoader)["Resources"]  # noqa: S506
     queues = {k for k, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
     dlqs = dead_letter_queues(resources)
@@ -119,6 +122,24 @@ def queue_problems(template_text):
             problems.append(f"{q} is a dead-letter queue without an alarm on ApproximateNumberOfMessagesVisible")
         if q not in dlqs and not redrives and q not in alarmed:
             problems.append(f"{q} is a work queue without a RedrivePolicy (every queue needs a DLQ)")
+    # A claim check's object must outlive every message that may point at it, a DLQ's
+    # included: otherwise a redrive redeems a pointer to nothing.
+    retention = {
+        q: int(resources[q].get("Properties", {}).get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION))
+        for q in queues
+    }
+    longest = max(retention, key=retention.get, default=None)
+    for b, resource in sorted(resources.items()):
+        if resource.get("Type") != "AWS::S3::Bucket":
+            continue
+        rules = resource.get("Properties", {}).get("LifecycleConfiguration", {}).get("Rules", [])
+        for days in (r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r):
+            if longest and days * 86400 <= retention[longest]:
+                problems.append(
+                    f"{b} expires objects after {days} days, but {longest} keeps a message "
+                    f"{retention[longest] // 86400} days: a pointer redriven late would find nothing "
+                    "(expire later than the longest MessageRetentionPeriod)"
+                )
     return problems
 
 

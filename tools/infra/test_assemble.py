@@ -63,6 +63,29 @@ class QueueInvariants(unittest.TestCase):
         )
 
 
+    def test_a_bucket_expiring_objects_before_a_queue_drops_its_messages_is_named(self):
+        bucket = """  Store:
+    Type: AWS::S3::Bucket
+    Properties:
+      LifecycleConfiguration:
+        Rules:
+          - Id: expire
+            Status: Enabled
+            ExpirationInDays: %d
+"""
+        keeping = (QUEUES % FAILURE_ALARM).replace(
+            "  WorkDLQ:\n    Type: AWS::SQS::Queue\n",
+            "  WorkDLQ:\n    Type: AWS::SQS::Queue\n    Properties:\n      MessageRetentionPeriod: 1209600\n",
+        )
+        self.assertEqual(assemble.queue_problems(keeping + bucket % 15), [])
+        self.assertEqual(
+            assemble.queue_problems(keeping + bucket % 7),
+            ["Store expires objects after 7 days, but WorkDLQ keeps a message 14 days: a pointer "
+             "redriven late would find nothing (expire later than the longest MessageRetentionPeriod)"],
+        )
+        # A queue left at SQS's default keeps messages 4 days.
+        self.assertEqual(assemble.queue_problems((QUEUES % FAILURE_ALARM) + bucket % 5), [])
+
     def test_an_alarmed_parking_queue_needs_no_dlq(self):
         text = (QUEUES % FAILURE_ALARM) + """  Parked:
     Type: AWS::SQS::Queue
