@@ -174,20 +174,21 @@ log "preparing template (CodeUri -> $LAMBDA_DIR/<binary>/)"
     || die "could not prepare the template (see above)" "build the functions (drop SKIP_BUILD) or fix the template"
 
 # --- 3b. Deployed already? -------------------------------------------------------------------
-# What the stack was last deployed from here: infra/, the settings, the built binaries, and
-# the stack's own id, status and last update (one re-created, rolled back or updated from
-# elsewhere is deployed again). FORCE=1 deploys regardless.
+# What the stack was last deployed from here: infra/, the settings, the built binaries, the
+# stack's own id, status and last update (one re-created, rolled back or updated from
+# elsewhere is deployed again), and the outputs file it wrote (another stack's deploy
+# rewrites it). FORCE=1 deploys regardless.
 deployed_from() {
     {
         echo "$INFRA_DIGEST $STAGE $ARCH ${PARAMETERS:-} ${PATTERNS:-} $LAMBDA_PROFILE $ENDPOINT"
         sha256sum "$WORK/template.built.yaml"
         while read -r b; do sha256sum "$LAMBDA_DIR/$b/bootstrap"; done <"$WORK/binaries"
+        sha256sum "$OUTPUTS_FILE" 2>/dev/null || echo "no outputs"
         aws_ls cloudformation describe-stacks --stack-name "$STACK" --output text \
             --query 'Stacks[0].[StackId,StackStatus,CreationTime,LastUpdatedTime]' 2>/dev/null || echo none
     } | sha256sum | cut -d' ' -f1
 }
-if [ "${FORCE:-0}" != 1 ] && [ -f "$OUTPUTS_FILE" ] \
-    && [ "$(cat "$WORK/deployed" 2>/dev/null)" = "$(deployed_from)" ]; then
+if [ "${FORCE:-0}" != 1 ] && [ "$(cat "$WORK/deployed" 2>/dev/null)" = "$(deployed_from)" ]; then
     log "stack $STACK is deployed from these very files and binaries: nothing to do (FORCE=1 deploys anyway)"
     cat "$OUTPUTS_FILE"
     exit 0
