@@ -16,8 +16,10 @@
 #   BUCKET      deployment artifact bucket     (default eventkit-deploy-artifacts)
 #   PATTERNS    comma-separated pattern ids to deploy alone (with what they require),
 #               e.g. PATTERNS=claim-check; default: every pattern (infra/template.yaml)
-#   LAMBDA_PROFILE  Cargo profile of the functions (default `local`: unoptimised, fast to
-#               build; `release` for what AWS would run)
+#   LAMBDA_PROFILE  Cargo profile of the functions (default `dev`: unoptimised, and on an
+#               x86_64 Linux host built by plain `cargo build` from the artifacts the tests
+#               and `make watch` already compiled, then stripped; `release` for what AWS
+#               would run, built by cargo-lambda)
 #   LAMBDA_COMPILER cargo-lambda compiler (default `cargo` on an x86_64 Linux host with
 #               LOCALSTACK_MODE other than docker, where the functions run as local
 #               processes; else `cargo-zigbuild`, which targets Lambda's glibc)
@@ -43,7 +45,7 @@ STAGE="${STAGE:-dev}"
 ARCH="${ARCH:-x86_64}"
 BUCKET="${BUCKET:-eventkit-deploy-artifacts}"
 TEMPLATE="${TEMPLATE:-$ROOT/infra/template.yaml}"
-LAMBDA_PROFILE="${LAMBDA_PROFILE:-local}"
+LAMBDA_PROFILE="${LAMBDA_PROFILE:-dev}"
 if [ -z "${LAMBDA_COMPILER:-}" ]; then
     if [ "$(uname -sm)" = "Linux x86_64" ] && [ "${ARCH:-x86_64}" = x86_64 ] && [ "${LOCALSTACK_MODE:-host}" != docker ]; then
         LAMBDA_COMPILER=cargo
@@ -140,12 +142,10 @@ fi
     || die "${TEMPLATE#"$ROOT"/} cannot be read (see above)" "fix the template and re-run"
 
 # --- 3. Build ------------------------------------------------------------------------------
-if [ -z "${LAMBDA_DIR:-}" ]; then
-    TARGET_DIR="$(cargo metadata --no-deps --format-version 1 2>/dev/null \
-        | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')" \
-        || die "cargo metadata failed in $ROOT" "run \`cargo metadata --no-deps\` to see why"
-    LAMBDA_DIR="$TARGET_DIR/lambda"
-fi
+TARGET_DIR="$(cargo metadata --no-deps --format-version 1 2>/dev/null \
+    | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')" \
+    || die "cargo metadata failed in $ROOT" "run \`cargo metadata --no-deps\` to see why"
+LAMBDA_DIR="${LAMBDA_DIR:-$TARGET_DIR/lambda}"
 
 if [ "${SKIP_BUILD:-0}" = 1 ]; then
     log "SKIP_BUILD=1: using what is in $LAMBDA_DIR"
@@ -154,18 +154,38 @@ else
     mapfile -t BINS <"$WORK/binaries"
     [ "${#BINS[@]}" -gt 0 ] || die "the template names no function binaries" "add a function (Metadata: BuildProperties: Binary)"
 
-    tools/deploy/install-tools.sh >&2 \
-        || die "could not install cargo-lambda" "run tools/deploy/install-tools.sh and fix what it reports"
-    export PATH="$ROOT/build/tools-venv/bin:$PATH"
-
     bin_args=()
     for b in "${BINS[@]}"; do bin_args+=(--bin "$b"); done
-    log "cargo lambda build --profile $LAMBDA_PROFILE --compiler $LAMBDA_COMPILER ${ARCH_FLAG[*]} (${#BINS[@]} functions; a first build takes a few minutes)"
-    if ! cargo lambda build --profile "$LAMBDA_PROFILE" --compiler "$LAMBDA_COMPILER" "${ARCH_FLAG[@]}" \
-        --lambda-dir "$LAMBDA_DIR" "${bin_args[@]}" >&2; then
-        hint="fix the compile errors above and re-run"
-        [ "$ARCH" = arm64 ] && hint="an arm64 build needs \`rustup target add aarch64-unknown-linux-gnu\`; or deploy with ARCH=x86_64"
-        die "cargo lambda build failed" "$hint"
+    if [ "$LAMBDA_PROFILE" = dev ] && [ "$LAMBDA_COMPILER" = cargo ] && [ "$ARCH" = x86_64 ]; then
+        # Functions that run as host processes: the host's own dev build, which shares every
+        # dependency with `cargo test --workspace` and `make watch` (the workspace-hack crate
+        # gives all selections one feature set); cargo-lambda's `--target` would compile
+        # them all again into a folder of their own. Copied as cargo-lambda lays them out.
+        log "cargo build --workspace (dev profile, ${#BINS[@]} functions; a first build takes several minutes)"
+        cargo build --workspace "${bin_args[@]}" >&2 \
+            || die "cargo build failed" "fix the compile errors above and re-run"
+        for b in "${BINS[@]}"; do
+            mkdir -p "$LAMBDA_DIR/$b"
+            # Only when changed: the stack's fingerprint hashes these files.
+            strip -o "$LAMBDA_DIR/$b/bootstrap.new" "$TARGET_DIR/debug/$b" \
+                || die "could not strip $TARGET_DIR/debug/$b" "is binutils' strip installed?"
+            if cmp -s "$LAMBDA_DIR/$b/bootstrap.new" "$LAMBDA_DIR/$b/bootstrap"; then
+                rm "$LAMBDA_DIR/$b/bootstrap.new"
+            else
+                mv "$LAMBDA_DIR/$b/bootstrap.new" "$LAMBDA_DIR/$b/bootstrap"
+            fi
+        done
+    else
+        tools/deploy/install-tools.sh >&2 \
+            || die "could not install cargo-lambda" "run tools/deploy/install-tools.sh and fix what it reports"
+        export PATH="$ROOT/build/tools-venv/bin:$PATH"
+        log "cargo lambda build --profile $LAMBDA_PROFILE --compiler $LAMBDA_COMPILER ${ARCH_FLAG[*]} (${#BINS[@]} functions; a first build takes a few minutes)"
+        if ! cargo lambda build --profile "$LAMBDA_PROFILE" --compiler "$LAMBDA_COMPILER" "${ARCH_FLAG[@]}" \
+            --lambda-dir "$LAMBDA_DIR" "${bin_args[@]}" >&2; then
+            hint="fix the compile errors above and re-run"
+            [ "$ARCH" = arm64 ] && hint="an arm64 build needs \`rustup target add aarch64-unknown-linux-gnu\`; or deploy with ARCH=x86_64"
+            die "cargo lambda build failed" "$hint"
+        fi
     fi
 fi
 

@@ -15,7 +15,7 @@ python="${PYTHON:-build/venv/bin/python}"
 "$python" tools/dev/function-env.py "$FN" "${DEPLOYED:-}" >"build/env/$FN.env.tmp"
 mv "build/env/$FN.env.tmp" "build/env/$FN.env"
 echo "watch: $FN with the deployed settings in build/env/$FN.env; invoke with: make local-invoke FN=$FN EVENT=<file>" >&2
-# The `local` profile and the explicit target are deploy-local's: the dependencies it
-# compiled are reused, so the first build takes seconds, not minutes.
-exec cargo lambda watch -p "$FN" --profile local --target x86_64-unknown-linux-gnu \
-    --env-file "build/env/$FN.env" --invoke-port "${WATCH_PORT:-9000}"
+# The dev profile on the host, as the tests and deploy-local build: with the workspace-hack
+# crate every selection resolves one feature set, so the first build reuses their
+# dependencies and takes seconds, not minutes.
+exec cargo lambda watch -p "$FN" --env-file "build/env/$FN.env" --invoke-port "${WATCH_PORT:-9000}"
