@@ -210,6 +210,12 @@ fn the_readme_marks_its_runnable_blocks() {
             .any(|b| b.scratch && b.script.contains("make new-function")),
         "scaffolding is marked"
     );
+    assert!(
+        blocks
+            .iter()
+            .any(|b| !b.scratch && b.script.contains("cargo lambda deploy")),
+        "deploying one function with cargo-lambda is marked"
+    );
 }
 
 #[test]
