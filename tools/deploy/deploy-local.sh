@@ -166,14 +166,8 @@ else
             || die "cargo build failed" "fix the compile errors above and re-run"
         for b in "${BINS[@]}"; do
             mkdir -p "$LAMBDA_DIR/$b"
-            # Only when changed: the stack's fingerprint hashes these files.
-            strip -o "$LAMBDA_DIR/$b/bootstrap.new" "$TARGET_DIR/debug/$b" \
+            strip -o "$LAMBDA_DIR/$b/bootstrap" "$TARGET_DIR/debug/$b" \
                 || die "could not strip $TARGET_DIR/debug/$b" "is binutils' strip installed?"
-            if cmp -s "$LAMBDA_DIR/$b/bootstrap.new" "$LAMBDA_DIR/$b/bootstrap"; then
-                rm "$LAMBDA_DIR/$b/bootstrap.new"
-            else
-                mv "$LAMBDA_DIR/$b/bootstrap.new" "$LAMBDA_DIR/$b/bootstrap"
-            fi
         done
     else
         tools/deploy/install-tools.sh >&2 \
