@@ -56,7 +56,7 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov infra infra-check contracts contracts-check
+.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov sam-cli infra infra-check contracts contracts-check
 lint: fmt-check clippy doc infra-check contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift and security, AsyncAPI drift, cfn-lint, checkov, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
@@ -73,6 +73,9 @@ checkov: build/checkov-venv/.stamp ## checkov over the template: zero failed che
 	tools/security/checkov.sh infra/template.yaml
 build/checkov-venv/.stamp: tools/security/requirements.lock
 	$(call uv-venv,build/checkov-venv,$<)
+sam-cli: build/sam-venv/.stamp ## AWS SAM CLI into build/sam-venv, from its lock (put build/sam-venv/bin on the PATH for `sam build`)
+build/sam-venv/.stamp: tools/deploy/sam-requirements.lock
+	$(call uv-venv,build/sam-venv,$<)
 infra: ## assemble infra/template.yaml and the README catalogue from infra/base.yaml + infra/patterns/*.yaml
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/infra/assemble.py

@@ -2,18 +2,36 @@
 //! `<!-- readme-test -->` runs from the repository root against the deployed stack (after
 //! `make deploy-local`); a block marked `<!-- readme-test: scratch -->` runs in a scratch
 //! copy of the workspace (it creates files), sharing this workspace's `target/` and
-//! `build/` so nothing is compiled or installed twice. Each block runs under
-//! `bash -euo pipefail`: the first command that fails fails the test, with its output.
-//! Blocks that need a real AWS account (`sam deploy`) are not marked.
+//! `build/` so nothing is compiled or installed twice. A block marked
+//! `<!-- readme-test: no-account -->` runs from the root without its `sam deploy` lines,
+//! which need a real AWS account: the `sam build` before them stands in, in SAM's debug
+//! build mode (`SAM_BUILD_MODE=debug`; a release build of every function would take a
+//! quarter of an hour here and proves nothing more about the template). Each block runs
+//! under `bash -euo pipefail`: the first command that fails fails the test, with its output.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    /// From the repository root, against the deployed stack.
+    Root,
+    /// In a scratch copy of the workspace.
+    Scratch,
+    /// From the root, without the lines that need an AWS account.
+    NoAccount,
+}
+
 struct Block {
     line: usize,
-    scratch: bool,
+    kind: Kind,
     script: String,
+}
+
+/// Lines that need a real AWS account; a `no-account` block runs without them.
+fn needs_account(line: &str) -> bool {
+    line.trim_start().starts_with("sam deploy")
 }
 
 fn root() -> PathBuf {
@@ -27,9 +45,10 @@ fn marked_blocks(readme: &str) -> Vec<Block> {
     let lines: Vec<&str> = readme.lines().collect();
     let mut blocks = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let scratch = match line.trim() {
-            "<!-- readme-test -->" => false,
-            "<!-- readme-test: scratch -->" => true,
+        let kind = match line.trim() {
+            "<!-- readme-test -->" => Kind::Root,
+            "<!-- readme-test: scratch -->" => Kind::Scratch,
+            "<!-- readme-test: no-account -->" => Kind::NoAccount,
             _ => continue,
         };
         assert_eq!(
@@ -43,10 +62,22 @@ fn marked_blocks(readme: &str) -> Vec<Block> {
             .take_while(|l| l.trim() != "```")
             .copied()
             .collect();
+        let script = if kind == Kind::NoAccount {
+            assert!(
+                body.iter().any(|l| needs_account(l)),
+                "README.md:{}: a no-account block has no `sam deploy` line to leave out",
+                i + 1
+            );
+            body.into_iter()
+                .filter(|l| !needs_account(l))
+                .collect::<Vec<_>>()
+        } else {
+            body
+        };
         blocks.push(Block {
             line: i + 3,
-            scratch,
-            script: body.join("\n"),
+            kind,
+            script: script.join("\n"),
         });
     }
     blocks
@@ -195,26 +226,35 @@ fn the_readme_marks_its_runnable_blocks() {
     assert!(
         blocks
             .iter()
-            .any(|b| !b.scratch && b.script.contains("dlq list")),
+            .any(|b| b.kind == Kind::Root && b.script.contains("dlq list")),
         "the on-call walk-through is marked"
     );
     assert!(
         blocks
             .iter()
-            .any(|b| !b.scratch && b.script.contains("make local-invoke")),
+            .any(|b| b.kind == Kind::Root && b.script.contains("make local-invoke")),
         "the development loop is marked"
     );
     assert!(
         blocks
             .iter()
-            .any(|b| b.scratch && b.script.contains("make new-function")),
+            .any(|b| b.kind == Kind::Scratch && b.script.contains("make new-function")),
         "scaffolding is marked"
     );
     assert!(
         blocks
             .iter()
-            .any(|b| !b.scratch && b.script.contains("cargo lambda deploy")),
+            .any(|b| b.kind == Kind::Root && b.script.contains("cargo lambda deploy")),
         "deploying one function with cargo-lambda is marked"
+    );
+    let sam = blocks
+        .iter()
+        .find(|b| b.kind == Kind::NoAccount)
+        .expect("the SAM block is marked no-account");
+    assert!(
+        sam.script.contains("sam build") && !sam.script.contains("sam deploy"),
+        "the SAM block runs `sam build` and leaves `sam deploy` out:\n{}",
+        sam.script
     );
 }
 
@@ -229,27 +269,60 @@ fn every_marked_readme_block_runs_as_written() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let mut failures = Vec::new();
     for block in marked_blocks(&readme) {
-        let (dir, env) = if block.scratch {
-            (
+        let (dir, env) = match block.kind {
+            Kind::Scratch => (
                 scratch_copy(),
                 vec![(
                     "CARGO_TARGET_DIR",
                     root.join("target").display().to_string(),
                 )],
-            )
-        } else {
-            (root.clone(), vec![])
+            ),
+            Kind::NoAccount => (
+                root.clone(),
+                vec![
+                    ("SAM_BUILD_MODE", "debug".to_owned()),
+                    ("SAM_CLI_TELEMETRY", "0".to_owned()),
+                ],
+            ),
+            Kind::Root => (root.clone(), vec![]),
         };
         let started = Instant::now();
-        match run(&block.script, &dir, &env, Duration::from_secs(900)) {
-            Ok(_) => eprintln!("README.md:{}: ran in {:.0?}", block.line, started.elapsed()),
+        let outcome = run(&block.script, &dir, &env, Duration::from_secs(900));
+        let outcome = match (outcome, block.kind) {
+            (Ok(_), Kind::NoAccount) => every_function_built(&root),
+            (outcome, _) => outcome.map(drop),
+        };
+        match outcome {
+            Ok(()) => eprintln!("README.md:{}: ran in {:.0?}", block.line, started.elapsed()),
             Err(e) => failures.push(format!("README.md:{}: {e}", block.line)),
         }
-        if block.scratch {
+        if block.kind == Kind::Scratch {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// After `sam build`: one `bootstrap` under `.aws-sam/build/` for each function the
+/// template builds with cargo-lambda, so no function was skipped or misnamed.
+fn every_function_built(root: &Path) -> Result<(), String> {
+    let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
+    let functions = template
+        .lines()
+        .filter(|l| l.trim() == "BuildMethod: rust-cargolambda")
+        .count();
+    let built = std::fs::read_dir(root.join(".aws-sam/build"))
+        .map_err(|e| format!("sam build left no .aws-sam/build: {e}"))?
+        .filter_map(Result::ok)
+        .filter(|d| d.path().join("bootstrap").is_file())
+        .count();
+    if functions > 0 && built == functions {
+        Ok(())
+    } else {
+        Err(format!(
+            "sam build built {built} bootstrap(s); the template has {functions} Rust functions"
+        ))
+    }
 }
 
 /// Runs a `tools/dev` script with `env`; its exit code and stderr.
