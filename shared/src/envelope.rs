@@ -60,6 +60,39 @@ const KNOWN_ATTRIBUTES: &[&str] = &[
     "tracestate",
 ];
 
+/// The first attribute of `value` that is not a JSON string, as the typed error naming it
+/// (serde's own message names the type it met, not the attribute).
+fn wrongly_typed(value: &Value) -> Option<EnvelopeError> {
+    // Not an object at all: `Malformed` says so.
+    let object = value.as_object()?;
+    // One pass over the entries, cheapest test first: most values are strings.
+    object.iter().find_map(|(field, found)| {
+        (!found.is_string() && !found.is_null() && must_be_string(field)).then(|| {
+            EnvelopeError::invalid(
+                field.clone(),
+                format!("expected a string, found {}", json_kind(found)),
+            )
+        })
+    })
+}
+
+/// Every attribute the kit owns but `data` and the trace context (dropped, not refused,
+/// when malformed) is a string.
+fn must_be_string(field: &str) -> bool {
+    KNOWN_ATTRIBUTES.contains(&field) && !matches!(field, "data" | "traceparent" | "tracestate")
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A deterministic id from its parts (a UUID v5): a producer that re-runs after a crash or
 /// a redelivery emits the same envelope id again, so downstream idempotency absorbs it.
 /// `stable_id(&[&cause.id, "fulfilment.requested"])`.
@@ -475,13 +508,21 @@ impl<T> Envelope<T> {
 impl<T: DeserializeOwned> Envelope<T> {
     /// Parses and validates a CloudEvents JSON text.
     pub fn from_json(text: &str) -> Result<Self, EnvelopeError> {
-        let raw: RawEnvelope<Value> =
-            serde_json::from_str(text).map_err(EnvelopeError::Malformed)?;
+        let raw: RawEnvelope<Value> = serde_json::from_str(text).map_err(|e| {
+            // Only a failed parse pays for finding the attribute at fault.
+            serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|v| wrongly_typed(&v))
+                .unwrap_or(EnvelopeError::Malformed(e))
+        })?;
         Self::from_raw(raw)
     }
 
     /// Validates an already-parsed JSON value.
     pub fn from_value(value: Value) -> Result<Self, EnvelopeError> {
+        if let Some(e) = wrongly_typed(&value) {
+            return Err(e);
+        }
         let raw: RawEnvelope<Value> =
             serde_json::from_value(value).map_err(EnvelopeError::Malformed)?;
         Self::from_raw(raw)
