@@ -140,15 +140,21 @@ impl S3Ref {
 
     /// Reads an Extended Client pointer body, current or legacy.
     pub fn from_sqs_pointer(body: &str) -> Result<S3Ref, ClaimCheckError> {
-        let bad =
-            |why: &str| ClaimCheckError::MalformedPointer(format!("{why}: {}", preview(body)));
-        let value: Value = serde_json::from_str(body).map_err(|_| bad("not JSON"))?;
+        // Until it has a pointer's class, the body may be a payload: its size is told, never
+        // its text, which would land in the logs and the DLQ's failure reason.
+        let unlike = |why: &str| {
+            ClaimCheckError::MalformedPointer(format!(
+                "{why}; the body, {} bytes, is not shown",
+                body.len()
+            ))
+        };
+        let value: Value = serde_json::from_str(body).map_err(|_| unlike("not JSON"))?;
         let [class, fields] = value.as_array().map(Vec::as_slice).unwrap_or_default() else {
-            return Err(bad("not a two-element array"));
+            return Err(unlike("not a two-element array"));
         };
         match class.as_str() {
             Some(POINTER_CLASS | LEGACY_POINTER_CLASS) => {}
-            _ => return Err(bad("unknown pointer class")),
+            _ => return Err(unlike("unknown pointer class")),
         }
         let field = |name: &str| {
             fields
@@ -156,7 +162,12 @@ impl S3Ref {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
-                .ok_or_else(|| bad(&format!("missing `{name}`")))
+                .ok_or_else(|| {
+                    ClaimCheckError::MalformedPointer(format!(
+                        "missing `{name}`: {}",
+                        preview(body)
+                    ))
+                })
         };
         Ok(S3Ref {
             bucket: field("s3BucketName")?,

@@ -106,7 +106,7 @@ pub fn stable_id(parts: &[&str]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
     /// The text is not JSON, or not a JSON object.
-    #[error("envelope is not a JSON object: {0}")]
+    #[error("envelope is not a JSON object: {}", without_values(&.0.to_string()))]
     Malformed(#[source] serde_json::Error),
     /// A required attribute is absent or empty.
     #[error("envelope attribute `{0}` is missing or empty; producers must set it")]
@@ -120,8 +120,31 @@ pub enum EnvelopeError {
         reason: String,
     },
     /// The payload does not match the type the consumer asked for.
-    #[error("envelope `data` does not match the expected payload type: {0}")]
+    #[error("envelope `data` does not match the expected payload type: {}", without_values(&.0.to_string()))]
     Payload(#[source] serde_json::Error),
+}
+
+/// serde's message without the value it met, which may be payload (a card number of the
+/// wrong type): `invalid type: string "4111...", expected i64` becomes `invalid type: string,
+/// expected i64`. The message reaches logs and DLQ failure reasons; the source keeps all.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // The expectation comes from the type, not the data; the value may hold anything.
+        let Some(at) = rest.rfind(", expected") else {
+            continue;
+        };
+        let kind: Vec<&str> = rest[..at]
+            .split(' ')
+            .take_while(|w| !w.starts_with(['"', '`']))
+            .collect();
+        let kind = kind.join(" ");
+        let sep = if kind.is_empty() { "" } else { " " };
+        return format!("{}{sep}{kind}{}", prefix.trim_end(), &rest[at..]);
+    }
+    message.to_owned()
 }
 
 impl EnvelopeError {
@@ -778,5 +801,30 @@ mod tests {
         assert!(
             matches!(e.validate(), Err(EnvelopeError::InvalidField { field, .. }) if field == "Tenant")
         );
+    }
+
+    #[test]
+    fn serde_messages_lose_the_values_they_quote() {
+        for (from, to) in [
+            (
+                r#"invalid type: string "4111, expected 1", expected i64"#,
+                "invalid type: string, expected i64",
+            ),
+            (
+                "invalid type: floating point `1.5`, expected u8 at line 1 column 9",
+                "invalid type: floating point, expected u8 at line 1 column 9",
+            ),
+            (
+                "unknown variant `gold`, expected one of `a`, `b`",
+                "unknown variant, expected one of `a`, `b`",
+            ),
+            (
+                "invalid type: map, expected a string",
+                "invalid type: map, expected a string",
+            ),
+            ("missing field `total`", "missing field `total`"),
+        ] {
+            assert_eq!(without_values(from), to);
+        }
     }
 }

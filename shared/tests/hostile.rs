@@ -424,3 +424,39 @@ fn a_missing_or_wrongly_typed_attribute_is_a_typed_error_naming_it() {
         })
         .unwrap();
 }
+
+/// A payload never reaches the log, whatever fails: a value of the wrong type (serde's
+/// message quotes it), a body that is a bare string, a body claimed to be a pointer that is
+/// the payload itself, a type nobody handles, a handler that refuses it.
+#[tokio::test]
+async fn no_payload_reaches_the_log() {
+    const SECRET: &str = "4111111111111111-PAYLOAD";
+    let envelope =
+        |event_type: &str, data: Value| Envelope::new("shop", event_type, data).to_json();
+    let cases = [
+        (
+            envelope("order.placed", json!({"order": "o-1", "total": SECRET})),
+            false,
+        ),
+        (envelope("order.placed", json!({"order": SECRET})), false),
+        (envelope("order.placed", json!([SECRET])), false),
+        (envelope("card.stored", json!({"pan": SECRET})), false),
+        (json!(SECRET).to_string(), false),
+        (json!({"pan": SECRET}).to_string(), false),
+        (
+            envelope("order.placed", json!({"order": SECRET, "total": 1})),
+            true,
+        ),
+        (format!("[\"{SECRET}\", {{}}]"), true),
+        (format!("{{\"pan\": \"{SECRET}\""), false),
+    ];
+    for (body, pointer) in cases {
+        let outcome = batch_of(&body, pointer).await;
+        assert_eq!(outcome.failed, ["hostile"], "{body}");
+        assert!(
+            !outcome.log.contains(SECRET) && !outcome.log.contains("4111111111111111"),
+            "the log shows the payload of {body}:\n{}",
+            outcome.log
+        );
+    }
+}
