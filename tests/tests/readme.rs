@@ -282,6 +282,8 @@ fn every_marked_readme_block_runs_as_written() {
                 vec![
                     ("SAM_BUILD_MODE", "debug".to_owned()),
                     ("SAM_CLI_TELEMETRY", "0".to_owned()),
+                    // With make's CARGO_BUILD_TARGET, the tests' own build: nothing recompiles.
+                    ("CARGO_LAMBDA_COMPILER", "cargo".to_owned()),
                 ],
             ),
             Kind::Root => (root.clone(), vec![]),

@@ -160,14 +160,17 @@ else
         # Functions that run as host processes: the host's own dev build, which shares every
         # dependency with `cargo test --workspace` and `make watch` (the workspace-hack crate
         # gives all selections one feature set); cargo-lambda's `--target` would compile
-        # them all again into a folder of their own. Copied as cargo-lambda lays them out.
+        # them all again into a folder of their own unless CARGO_BUILD_TARGET names the same
+        # triple, as make does. Copied as cargo-lambda lays them out.
         log "cargo build --workspace (dev profile, ${#BINS[@]} functions; a first build takes several minutes)"
         cargo build --workspace "${bin_args[@]}" >&2 \
             || die "cargo build failed" "fix the compile errors above and re-run"
+        # Under CARGO_BUILD_TARGET (make sets it) cargo writes to target/<triple>/debug.
+        OUT_DIR="$TARGET_DIR/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug"
         for b in "${BINS[@]}"; do
             mkdir -p "$LAMBDA_DIR/$b"
-            strip -o "$LAMBDA_DIR/$b/bootstrap" "$TARGET_DIR/debug/$b" \
-                || die "could not strip $TARGET_DIR/debug/$b" "is binutils' strip installed?"
+            strip -o "$LAMBDA_DIR/$b/bootstrap" "$OUT_DIR/$b" \
+                || die "could not strip $OUT_DIR/$b" "is binutils' strip installed?"
         done
     else
         tools/deploy/install-tools.sh >&2 \

@@ -9,7 +9,7 @@ declare -A usual=(
     [e2e-test]="the library on LocalStack's APIs and the Python peers; ~1-2 min (first run installs LocalStack and the peers)"
     [executor-test]="the Lambda process executor on its own LocalStack; ~1 min"
     [patterns-test]="builds every function, deploys the stack, runs every pattern; ~4-5 min (the build ~2 min of it on a fresh clone)"
-    [readme-test]="the README's commands as written, on the deployed stack; ~2-4 min warm, 7-9 min on a fresh clone (sam build compiles every function again, for cargo-lambda's target)"
+    [readme-test]="the README's commands as written, on the deployed stack; ~2-4 min (sam build reuses the tests' build)"
 )
 names=() times=() results=()
 status=0
