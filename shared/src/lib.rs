@@ -36,6 +36,7 @@ pub mod claim_check;
 pub mod config;
 pub mod emf;
 pub mod envelope;
+pub mod fault;
 pub mod idempotency;
 pub mod observability;
 pub mod otel;

@@ -73,7 +73,7 @@ use crate::envelope::{Envelope, EnvelopeError};
 use crate::idempotency::{
     Completion, Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore, Outcome,
 };
-use crate::{emf, observability, otel};
+use crate::{emf, fault, observability, otel};
 
 type SharedIdempotency = Idempotency<Arc<dyn IdempotencyStore>>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -604,12 +604,17 @@ impl<S: Send + Sync + 'static> Router<S> {
     ) -> Result<Value, RouteError> {
         let state = self.state.clone();
         let Some((key, idempotency)) = &route.idempotency else {
-            return (route.call)(state, envelope, None).await;
+            return fault::of(&envelope)
+                .around((route.call)(state, envelope, None))
+                .await;
         };
         let call = route.call.clone();
+        // The fault hook (debug builds) runs inside the idempotent run: after the claim.
         let outcome = match key {
             KeySource::EnvelopeId => {
-                let run = |completion| call(state, envelope.clone(), Some(completion));
+                let fault = fault::of(&envelope);
+                let run =
+                    |completion| fault.around(call(state, envelope.clone(), Some(completion)));
                 idempotency
                     .run_envelope_completing(&envelope, remaining, run)
                     .await
@@ -617,7 +622,8 @@ impl<S: Send + Sync + 'static> Router<S> {
             KeySource::Pointer(_) => {
                 let value = serde_json::to_value(&envelope)
                     .map_err(|e| RouteError::Envelope(EnvelopeError::Payload(e)))?;
-                let run = || call(state, envelope.clone(), None);
+                let fault = fault::of(&envelope);
+                let run = || fault.around(call(state, envelope.clone(), None));
                 idempotency.run(&value, remaining, run).await
             }
         };

@@ -11,6 +11,7 @@ mod claim_check;
 mod dlq_alarm;
 mod event_sourcing;
 mod front_door;
+mod ledger_faults;
 mod notification_vs_state_transfer;
 mod orchestrated_saga;
 mod point_to_point;

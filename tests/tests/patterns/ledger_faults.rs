@@ -1,0 +1,155 @@
+//! The deployed ledger consumer under faults, its real process killed or held at a chosen
+//! point of an idempotent record by the kit's debug-build fault hook (`eventkitfault`,
+//! `shared/src/fault.rs`; `make deploy-local` deploys debug builds):
+//! - killed while it holds the `INPROGRESS` record, and killed after its effect committed:
+//!   SQS redelivers after the visibility timeout, and each entry is posted once;
+//! - one entry delivered to two concurrent invocations: one posts it, the other is told
+//!   "in progress" and reports its record failed; its retry replays; one posting.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use eventkit::fault::EXTENSION;
+use eventkit::idempotency::powertools_hash;
+use eventkit::Envelope;
+use eventkit_e2e::stack::Stack;
+use eventkit_e2e::{unique, wait_for};
+use serde_json::{json, Value};
+
+fn with_fault(mut entry: Envelope, fault: &str) -> Envelope {
+    entry.extensions.insert(EXTENSION.into(), json!(fault));
+    entry
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_record_posts_each_entry_once() -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let account = unique("crash");
+    stack.open_account(&account).await?;
+    let started = chrono::Utc::now();
+
+    // Killed holding INPROGRESS: nothing posted; the redelivery (visibility timeout 12 s)
+    // finds the record past its in-progress expiry (the invocation's remaining time,
+    // under 10 s) and posts it.
+    let before = with_fault(Stack::entry(&account, 100), "abort-before-handler");
+    // Killed after the entry and its COMPLETED record committed in one transaction: the
+    // redelivery replays; posting it again would make the balance 1100 + 1000.
+    let after = with_fault(Stack::entry(&account, 1000), "abort-after-handler");
+    stack
+        .publisher
+        .publish(&[before.clone(), after.clone()])
+        .await?;
+
+    let seen = [
+        ("fault injected: aborting the process", &before.id),
+        ("fault injected: aborting the process", &after.id),
+        // The redelivery of the entry killed after its commit replays rather than posts.
+        ("duplicate absorbed", &after.id),
+    ];
+    for (line, id) in seen {
+        stack
+            .wait_for_log_lines_since(
+                "P2PConsumerFunctionName",
+                &[line, id],
+                1,
+                Some(started),
+                Duration::from_secs(120),
+            )
+            .await?;
+    }
+    stack
+        .wait_for_account(&account, (1100, 2), Duration::from_secs(120))
+        .await?;
+    assert!(
+        !stack.dlq_envelope_ids().await?.contains(&before.id),
+        "the entry killed mid-record was dead-lettered"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_entry_in_two_concurrent_invocations_is_posted_once() -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let account = unique("twice");
+    stack.open_account(&account).await?;
+    // The first invocation holds the record INPROGRESS for 5 s after claiming it.
+    let entry = with_fault(Stack::entry(&account, 7), "hold-5000");
+    let batch = |message_id: &str| sqs_batch(message_id, &entry);
+
+    let first = {
+        let (stack, batch) = (Stack::load().await?, batch("first"));
+        tokio::spawn(async move { stack.invoke("P2PConsumerFunctionName", &batch).await })
+    };
+    wait_until_in_progress(&stack, &entry).await?;
+    let second = stack
+        .invoke("P2PConsumerFunctionName", &batch("second"))
+        .await?;
+    assert_eq!(
+        second,
+        json!({"batchItemFailures": [{"itemIdentifier": "second"}]}),
+        "the concurrent duplicate is told to retry"
+    );
+    let first = first.await??;
+    assert_eq!(
+        first,
+        json!({"batchItemFailures": []}),
+        "the first posts it"
+    );
+    let retried = stack
+        .invoke("P2PConsumerFunctionName", &batch("second"))
+        .await?;
+    assert_eq!(
+        retried,
+        json!({"batchItemFailures": []}),
+        "the retry replays"
+    );
+    assert_eq!(stack.account(&account).await?, Some((7, 1)));
+    Ok(())
+}
+
+/// An SQS batch of one message carrying `entry` as a bus rule delivers it.
+fn sqs_batch(message_id: &str, entry: &Envelope) -> Value {
+    let body = json!({
+        "version": "0", "id": unique("eb"), "detail-type": entry.event_type,
+        "source": entry.source, "account": "000000000000", "time": "2026-12-03T00:00:00Z",
+        "region": "us-east-1", "resources": [], "detail": entry,
+    });
+    json!({"Records": [{
+        "messageId": message_id, "receiptHandle": "rh", "body": body.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ledger", "awsRegion": "us-east-1",
+    }]})
+}
+
+/// Waits until the consumer holds `entry`'s idempotency record INPROGRESS.
+async fn wait_until_in_progress(stack: &Stack, entry: &Envelope) -> anyhow::Result<()> {
+    let key = format!(
+        "{}.{}#{}",
+        stack.output("P2PConsumerFunctionName")?,
+        entry.event_type,
+        powertools_hash(&Value::String(entry.id.clone()))
+    );
+    let table = stack.output("IdempotencyTableName")?;
+    wait_for(
+        "the first invocation to hold the record INPROGRESS",
+        Duration::from_secs(30),
+        || async {
+            let item = stack
+                .dynamodb
+                .get_item()
+                .table_name(&table)
+                .key("id", AttributeValue::S(key.clone()))
+                .consistent_read(true)
+                .send()
+                .await?;
+            let status = item
+                .item()
+                .and_then(|i| i.get("status"))
+                .and_then(|s| s.as_s().ok())
+                .cloned();
+            Ok((status.as_deref() == Some("INPROGRESS")).then_some(()))
+        },
+    )
+    .await
+}
