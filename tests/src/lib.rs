@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests and the demo: SDK clients pointed at LocalStack, unique
 //! resource names, and waiting on a condition with a deadline.
 
+pub mod fault_proxy;
 pub mod stack;
 
 use std::future::Future;

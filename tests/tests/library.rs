@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use eventkit::aws::dynamodb::{DynamoIdempotencyStore, DynamoStateStore};
@@ -16,8 +16,10 @@ use eventkit::claim_check::{
     ClaimCheck, ClaimCheckError, Offload, S3Ref, LEGACY_POINTER_CLASS, LEGACY_SIZE_ATTRIBUTE,
 };
 use eventkit::idempotency::ordering::{Applied, VersionedStateStore};
+use eventkit::idempotency::Completion;
 use eventkit::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, Outcome};
-use eventkit::Envelope;
+use eventkit::{Envelope, Router};
+use eventkit_e2e::fault_proxy::{FaultProxy, Mode};
 use eventkit_e2e::{create_table, require_localstack, to_lambda_record, unique, wait_for};
 use serde_json::json;
 
@@ -241,6 +243,57 @@ async fn receive(
         .to_vec())
 }
 
+/// Plays the event source mapping once: a batch received, handed to `handle`, the records
+/// it did not report failed deleted. Returns how many it reported failed.
+async fn consume<F, Fut>(sqs: &aws_sdk_sqs::Client, q: &Queue, handle: F) -> anyhow::Result<usize>
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    let messages = receive(sqs, q).await?;
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| to_lambda_record(m, &q.arn))
+        .collect();
+    let response = handle(event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    for m in &messages {
+        if !failed.contains(&m.message_id().unwrap_or_default()) {
+            sqs.delete_message()
+                .queue_url(&q.url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+        }
+    }
+    Ok(failed.len())
+}
+
+/// Messages in a queue, visible or not.
+async fn depth(sqs: &aws_sdk_sqs::Client, q: &Queue) -> anyhow::Result<usize> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(&q.url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    Ok(out
+        .attributes()
+        .into_iter()
+        .flat_map(|a| a.values())
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum())
+}
+
 #[tokio::test]
 async fn claim_check_on_s3_above_and_below_threshold() -> anyhow::Result<()> {
     let config = require_localstack().await?;
@@ -374,39 +427,18 @@ async fn poison_message_lands_in_the_dlq_while_batch_mates_succeed() -> anyhow::
         .send()
         .await?;
 
-    // Play the event source mapping: receive, run the batch helper, delete what succeeded.
     let done = std::sync::Mutex::new(Vec::<String>::new());
     wait_for(
         "the poison message in the DLQ",
         Duration::from_secs(60),
         || async {
-            let messages = receive(&sqs, &q).await?;
-            if !messages.is_empty() {
-                let mut event = SqsEvent::default();
-                event.records = messages
-                    .iter()
-                    .map(|m| to_lambda_record(m, &q.arn))
-                    .collect();
-                let response = process_envelopes(event, BatchOptions::default(), None, |e| {
+            consume(&sqs, &q, |event| {
+                process_envelopes(event, BatchOptions::default(), None, |e| {
                     done.lock().unwrap().push(e.id.clone());
                     async { Ok::<(), String>(()) }
                 })
-                .await;
-                let failed: Vec<&str> = response
-                    .batch_item_failures
-                    .iter()
-                    .map(|f| f.item_identifier.as_str())
-                    .collect();
-                for m in &messages {
-                    if !failed.contains(&m.message_id().unwrap_or_default()) {
-                        sqs.delete_message()
-                            .queue_url(&q.url)
-                            .receipt_handle(m.receipt_handle().unwrap_or_default())
-                            .send()
-                            .await?;
-                    }
-                }
-            }
+            })
+            .await?;
             let in_dlq = receive(&sqs, &dlq).await?;
             Ok(in_dlq
                 .into_iter()
@@ -723,4 +755,264 @@ async fn an_invocation_that_outlived_its_record_cannot_commit_its_effect() -> an
     );
     assert_eq!(counter.count(&event.id).await?, 1);
     Ok(())
+}
+
+/// A DynamoDB client through `proxy`, with a retry partition of its own, so its retry
+/// quota is not another client's.
+fn dynamodb_through(
+    config: &aws_config::SdkConfig,
+    proxy: &FaultProxy,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(config)
+            .endpoint_url(proxy.endpoint())
+            .retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(
+                unique("faults"),
+            ))
+            .build(),
+    )
+}
+
+/// A consumer of `counted` events: each adds 1 to its own counter in one transaction with
+/// its `COMPLETED` record.
+fn counting_router(
+    dynamodb: aws_sdk_dynamodb::Client,
+    counters: &str,
+    records: &str,
+) -> Router<Counter> {
+    let counter = Counter {
+        dynamodb: dynamodb.clone(),
+        counters: counters.to_owned(),
+        records: records.to_owned(),
+    };
+    Router::with_state(counter)
+        .idempotency_store(DynamoIdempotencyStore::new(dynamodb, records))
+        .on_completing(
+            "counted",
+            |c: Arc<Counter>, e: Envelope, completion: Completion| async move {
+                c.apply(&e.id, Some(&completion)).await
+            },
+        )
+}
+
+/// A work queue (visibility timeout 2 s, `maxReceiveCount` 3) and its DLQ.
+async fn work_queue_with_dlq(sqs: &aws_sdk_sqs::Client) -> anyhow::Result<(Queue, Queue)> {
+    let dlq = queue(sqs, &unique("faults-dlq"), HashMap::new()).await?;
+    let redrive = json!({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": "3"}).to_string();
+    let work = queue(
+        sqs,
+        &unique("faults"),
+        HashMap::from([
+            (QueueAttributeName::RedrivePolicy, redrive),
+            (QueueAttributeName::VisibilityTimeout, "2".into()),
+        ]),
+    )
+    .await?;
+    Ok((work, dlq))
+}
+
+/// Where the dependency fault tests run: a proxy in front of LocalStack, a work queue and
+/// its DLQ, the counters and records tables, and the events sent so far.
+struct FaultBench {
+    config: aws_config::SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+    proxy: FaultProxy,
+    work: Queue,
+    dlq: Queue,
+    reader: Counter,
+    sent: Vec<String>,
+}
+
+impl FaultBench {
+    async fn new() -> anyhow::Result<FaultBench> {
+        let config = require_localstack().await?;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let direct = aws_sdk_dynamodb::Client::new(&config);
+        let authority = eventkit_e2e::endpoint()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let upstream = tokio::net::lookup_host(&authority)
+            .await?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("cannot resolve {authority}"))?;
+        let (work, dlq) = work_queue_with_dlq(&sqs).await?;
+        let reader = Counter {
+            counters: create_table(&direct, "pk").await?,
+            records: create_table(&direct, "id").await?,
+            dynamodb: direct,
+        };
+        Ok(FaultBench {
+            proxy: FaultProxy::start(upstream).await?,
+            config,
+            sqs,
+            work,
+            dlq,
+            reader,
+            sent: Vec::new(),
+        })
+    }
+
+    /// How many times each event sent so far was applied.
+    async fn applied(&self) -> anyhow::Result<Vec<i64>> {
+        let mut counts = Vec::new();
+        for id in &self.sent {
+            counts.push(self.reader.count(id).await?);
+        }
+        Ok(counts)
+    }
+
+    /// Under each of `modes`: 5 events sent with `sender`, consumed by a fresh `router()`
+    /// until all are in the DLQ; nothing applied, and each failed delivery's calls retried.
+    async fn dead_letter_under(
+        &mut self,
+        modes: &[Mode],
+        sender: &SqsSender,
+        make_router: impl Fn(&FaultBench) -> Router<Counter>,
+    ) -> anyhow::Result<()> {
+        for &mode in modes {
+            self.proxy.set(mode);
+            let router = make_router(self);
+            let before = self.proxy.failed();
+            for _ in 0..5 {
+                let e = Envelope::new("e2e", "counted", json!({}));
+                sender.send(&e).await?;
+                self.sent.push(e.id);
+            }
+            let failed_records = std::sync::atomic::AtomicUsize::new(0);
+            let this = &*self;
+            wait_for(
+                &format!("every event sent under {mode:?} in the DLQ"),
+                Duration::from_secs(120),
+                || async {
+                    let failed = consume(&this.sqs, &this.work, |event| {
+                        router.handle_sqs(event, Some(Duration::from_secs(2)))
+                    })
+                    .await?;
+                    failed_records.fetch_add(failed, std::sync::atomic::Ordering::SeqCst);
+                    let quiet = depth(&this.sqs, &this.work).await? == 0;
+                    Ok(
+                        (quiet && depth(&this.sqs, &this.dlq).await? == this.sent.len())
+                            .then_some(()),
+                    )
+                },
+            )
+            .await?;
+            let counts = self.applied().await?;
+            assert!(
+                counts.iter().all(|&n| n == 0),
+                "{mode:?}: nothing applied while the dependency failed: {counts:?}"
+            );
+            let (calls, failed) = (self.proxy.failed() - before, failed_records.into_inner());
+            eprintln!("{mode:?}: {failed} failed deliveries, {calls} requests failed by the proxy");
+            assert!(
+                failed >= 15 && calls >= 2 * failed,
+                "{mode:?}: each of the {failed} failed deliveries retried its call ({calls} requests failed)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The dependency back: the DLQ moved to the work queue, as a redrive does, and consumed
+    /// by `router` until every event is applied; each exactly once, the DLQ empty.
+    async fn recover(&self, router: Router<Counter>) -> anyhow::Result<()> {
+        self.proxy.set(Mode::Pass);
+        let (sqs, work, dlq) = (&self.sqs, &self.work, &self.dlq);
+        wait_for("the DLQ moved back", Duration::from_secs(60), || async {
+            for m in receive(sqs, dlq).await? {
+                sqs.send_message()
+                    .queue_url(&work.url)
+                    .message_body(m.body().unwrap_or_default())
+                    .set_message_attributes(m.message_attributes().cloned())
+                    .send()
+                    .await?;
+                sqs.delete_message()
+                    .queue_url(&dlq.url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await?;
+            }
+            Ok((depth(sqs, dlq).await? == 0).then_some(()))
+        })
+        .await?;
+        let counts = wait_for(
+            "every redriven event applied",
+            Duration::from_secs(120),
+            || async {
+                consume(sqs, work, |event| {
+                    router.handle_sqs(event, Some(Duration::from_secs(2)))
+                })
+                .await?;
+                let counts = self.applied().await?;
+                let done = depth(sqs, work).await? == 0 && counts.iter().all(|&n| n >= 1);
+                Ok(done.then_some(counts))
+            },
+        )
+        .await?;
+        assert!(
+            counts.iter().all(|&n| n == 1),
+            "each event applied exactly once: {counts:?}"
+        );
+        assert_eq!(depth(sqs, dlq).await?, 0, "sent == applied + dead-lettered");
+        Ok(())
+    }
+}
+
+/// DynamoDB throttling, unreachable, then losing its answers (each request applied, the
+/// answer cut), under a consumer of real SQS queues: the SDK retries each failed call
+/// (standard mode: 3 attempts, backoff with jitter), then the record fails, returns to its
+/// queue and after `maxReceiveCount` receives lands in the DLQ, nothing applied. Once the
+/// store is back, a redrive applies every event exactly once. At every quiet point, events
+/// sent == applied + dead-lettered.
+#[tokio::test]
+async fn dynamodb_faults_dead_letter_records_and_a_redrive_applies_each_once() -> anyhow::Result<()>
+{
+    let mut bench = FaultBench::new().await?;
+    let sender = SqsSender::new(bench.sqs.clone(), &bench.work.url);
+    let router = |b: &FaultBench| {
+        let dynamodb = dynamodb_through(&b.config, &b.proxy);
+        counting_router(dynamodb, &b.reader.counters, &b.reader.records)
+    };
+    let modes = [Mode::Throttle, Mode::Refuse, Mode::LoseResponses];
+    bench.dead_letter_under(&modes, &sender, &router).await?;
+    bench.recover(router(&bench)).await
+}
+
+/// The claim-check bucket throttling (S3's `SlowDown`), unreachable, or losing its answers:
+/// a claim-checked record cannot be redeemed, is retried, dead-lettered, and applied once
+/// after a redrive; its object is still there to redeem.
+#[tokio::test]
+async fn s3_faults_dead_letter_claim_checked_records_and_a_redrive_applies_each_once(
+) -> anyhow::Result<()> {
+    let mut bench = FaultBench::new().await?;
+    let s3 = s3_client(&bench.config);
+    let bucket = unique("faults");
+    s3.create_bucket().bucket(&bucket).send().await?;
+    let claim_check = |s3: aws_sdk_s3::Client| {
+        ClaimCheck::new(
+            Arc::new(S3PayloadStore::new(s3)),
+            &bucket,
+            Offload::Above(0),
+        )
+    };
+    // The producer writes to S3 directly; only the consumer's reads meet the faults.
+    let sender =
+        SqsSender::new(bench.sqs.clone(), &bench.work.url).with_claim_check(claim_check(s3));
+    let router = |b: &FaultBench| {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            s3_client(&b.config)
+                .config()
+                .to_builder()
+                .endpoint_url(b.proxy.endpoint())
+                .retry_partition(aws_sdk_s3::config::retry::RetryPartition::new(unique(
+                    "faults",
+                )))
+                .build(),
+        );
+        let direct = b.reader.dynamodb.clone();
+        counting_router(direct, &b.reader.counters, &b.reader.records).claim_check(claim_check(s3))
+    };
+    let modes = [Mode::Throttle, Mode::Refuse, Mode::LoseResponses];
+    bench.dead_letter_under(&modes, &sender, &router).await?;
+    bench.recover(router(&bench)).await
 }

@@ -1,0 +1,178 @@
+//! A loopback TCP proxy in front of LocalStack that fails on command, for the dependency
+//! fault tests. A client pointed at [`FaultProxy::endpoint`] meets one of:
+//! - [`Mode::Pass`]: bytes through both ways;
+//! - [`Mode::Refuse`]: each connection closed unanswered, as an unreachable service;
+//! - [`Mode::Throttle`]: every request answered with its service's throttling error
+//!   (DynamoDB's `ThrottlingException`, S3's `SlowDown`);
+//! - [`Mode::LoseResponses`]: each request forwarded and applied, then the connection closed
+//!   before the answer, as a network that fails on the way back.
+//!
+//! A mode change cuts every open connection, so a client's pooled connections take the new
+//! mode too.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// What the proxy does with a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward both ways.
+    Pass,
+    /// Close unanswered.
+    Refuse,
+    /// Answer each request with its service's throttling error.
+    Throttle,
+    /// Forward each request, wait for its answer to start, close without passing it on.
+    LoseResponses,
+}
+
+/// The proxy; stops when dropped.
+pub struct FaultProxy {
+    port: u16,
+    mode: watch::Sender<Mode>,
+    failed: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The throttling answer of the service a request is for: DynamoDB's (JSON protocol,
+/// `x-amz-target`) or S3's `SlowDown`.
+fn throttled(request: &[u8]) -> String {
+    let head = String::from_utf8_lossy(request).to_ascii_lowercase();
+    let (status, content_type, body) = if head.contains("\r\nx-amz-target: dynamodb") {
+        (
+            "400 Bad Request",
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+        )
+    } else {
+        (
+            "503 Slow Down",
+            "application/xml",
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+        )
+    };
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nx-amzn-requestid: fault-proxy\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port, forwarding to `upstream`, in [`Mode::Pass`].
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (mode, watching) = watch::channel(Mode::Pass);
+        let failed = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn({
+            let failed = failed.clone();
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let mut watching = watching.clone();
+                    let mode = *watching.borrow_and_update();
+                    let failed = failed.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = serve(client, upstream, mode, &failed) => {}
+                            _ = watching.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        Ok(FaultProxy {
+            port,
+            mode,
+            failed,
+            task,
+        })
+    }
+
+    /// The endpoint URL to give a client.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Switches mode; open connections are cut.
+    pub fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// Connections refused, requests throttled and answers lost so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode, failed: &AtomicUsize) {
+    match mode {
+        Mode::Pass => {
+            if let Ok(mut up) = TcpStream::connect(upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
+            }
+        }
+        Mode::Refuse => {
+            failed.fetch_add(1, Ordering::SeqCst);
+        }
+        Mode::Throttle => {
+            while let Some(request) = read_request(&mut client).await {
+                failed.fetch_add(1, Ordering::SeqCst);
+                if client
+                    .write_all(throttled(&request).as_bytes())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        Mode::LoseResponses => {
+            let Some(request) = read_request(&mut client).await else {
+                return;
+            };
+            if let Ok(mut up) = TcpStream::connect(upstream).await {
+                // The answer starts once the request is applied; then it is lost.
+                if up.write_all(&request).await.is_ok() {
+                    let _ = up.read(&mut [0u8; 1]).await;
+                }
+            }
+            failed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One HTTP/1.1 request (head and `Content-Length` body); `None` at the end of the stream.
+async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = client.read(&mut chunk).await.ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = client.read(&mut chunk).await.ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf)
+}
