@@ -3,7 +3,7 @@
 //! - [`Mode::Pass`]: bytes through both ways;
 //! - [`Mode::Refuse`]: each connection closed unanswered, as an unreachable service;
 //! - [`Mode::Throttle`]: every request answered with its service's throttling error
-//!   (DynamoDB's `ThrottlingException`, S3's `SlowDown`);
+//!   (DynamoDB's and EventBridge's `ThrottlingException`, S3's `SlowDown`);
 //! - [`Mode::LoseResponses`]: each request forwarded and applied, then the connection closed
 //!   before the answer, as a network that fails on the way back.
 //!
@@ -39,15 +39,16 @@ pub struct FaultProxy {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The throttling answer of the service a request is for: DynamoDB's (JSON protocol,
-/// `x-amz-target`) or S3's `SlowDown`.
+/// The throttling answer of the service a request is for: `ThrottlingException` for a
+/// JSON-protocol service (DynamoDB, EventBridge: the request names an `x-amz-target`), or
+/// S3's `SlowDown`.
 fn throttled(request: &[u8]) -> String {
     let head = String::from_utf8_lossy(request).to_ascii_lowercase();
-    let (status, content_type, body) = if head.contains("\r\nx-amz-target: dynamodb") {
+    let (status, content_type, body) = if head.contains("\r\nx-amz-target:") {
         (
             "400 Bad Request",
             "application/x-amz-json-1.0",
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+            r#"{"__type":"ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
         )
     } else {
         (

@@ -15,6 +15,7 @@ use eventkit::batch::{process_envelopes, BatchOptions};
 use eventkit::claim_check::{
     ClaimCheck, ClaimCheckError, Offload, S3Ref, LEGACY_POINTER_CLASS, LEGACY_SIZE_ATTRIBUTE,
 };
+use eventkit::envelope::stable_id;
 use eventkit::idempotency::ordering::{Applied, VersionedStateStore};
 use eventkit::idempotency::Completion;
 use eventkit::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, Outcome};
@@ -454,20 +455,21 @@ async fn poison_message_lands_in_the_dlq_while_batch_mates_succeed() -> anyhow::
     Ok(())
 }
 
-#[tokio::test]
-async fn eventbridge_rule_routes_envelopes_by_envelope_fields() -> anyhow::Result<()> {
-    let config = require_localstack().await?;
-    let events = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
+/// A new event bus with one rule, `pattern`, targeting a new queue.
+async fn bus_to_queue(
+    events: &aws_sdk_eventbridge::Client,
+    sqs: &aws_sdk_sqs::Client,
+    pattern: serde_json::Value,
+) -> anyhow::Result<(String, Queue)> {
     let bus = unique("bus");
     events.create_event_bus().name(&bus).send().await?;
-    let q = queue(&sqs, &unique("routed"), HashMap::new()).await?;
+    let q = queue(sqs, &unique("routed"), HashMap::new()).await?;
     let rule = unique("rule");
     events
         .put_rule()
         .name(&rule)
         .event_bus_name(&bus)
-        .event_pattern(json!({"source": ["e2e.orders"], "detail-type": ["order.placed"], "detail": {"subject": [{"prefix": "vip-"}]}}).to_string())
+        .event_pattern(pattern.to_string())
         .send()
         .await?;
     events
@@ -482,6 +484,16 @@ async fn eventbridge_rule_routes_envelopes_by_envelope_fields() -> anyhow::Resul
         )
         .send()
         .await?;
+    Ok((bus, q))
+}
+
+#[tokio::test]
+async fn eventbridge_rule_routes_envelopes_by_envelope_fields() -> anyhow::Result<()> {
+    let config = require_localstack().await?;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let pattern = json!({"source": ["e2e.orders"], "detail-type": ["order.placed"], "detail": {"subject": [{"prefix": "vip-"}]}});
+    let (bus, q) = bus_to_queue(&events, &sqs, pattern).await?;
     let publisher = EventBridgePublisher::new(events.clone(), &bus);
     let ignored =
         Envelope::new("e2e.orders", "order.placed", json!({"n": 1})).with_subject("regular-1");
@@ -774,11 +786,13 @@ fn dynamodb_through(
 }
 
 /// A consumer of `counted` events: each adds 1 to its own counter in one transaction with
-/// its `COMPLETED` record.
+/// its `COMPLETED` record; with `announce`, after first publishing an `announced` event
+/// caused by it, under an id a retry reproduces.
 fn counting_router(
     dynamodb: aws_sdk_dynamodb::Client,
     counters: &str,
     records: &str,
+    announce: Option<EventBridgePublisher>,
 ) -> Router<Counter> {
     let counter = Counter {
         dynamodb: dynamodb.clone(),
@@ -789,8 +803,20 @@ fn counting_router(
         .idempotency_store(DynamoIdempotencyStore::new(dynamodb, records))
         .on_completing(
             "counted",
-            |c: Arc<Counter>, e: Envelope, completion: Completion| async move {
-                c.apply(&e.id, Some(&completion)).await
+            move |c: Arc<Counter>, e: Envelope, completion: Completion| {
+                let announce = announce.clone();
+                async move {
+                    if let Some(publisher) = announce {
+                        let announced = e
+                            .caused("e2e", "announced", json!({}))
+                            .with_id(stable_id(&[&e.id, "announced"]));
+                        publisher
+                            .publish(&[announced])
+                            .await
+                            .map_err(|err| err.to_string())?;
+                    }
+                    c.apply(&e.id, Some(&completion)).await
+                }
             },
         )
 }
@@ -971,7 +997,7 @@ async fn dynamodb_faults_dead_letter_records_and_a_redrive_applies_each_once() -
     let sender = SqsSender::new(bench.sqs.clone(), &bench.work.url);
     let router = |b: &FaultBench| {
         let dynamodb = dynamodb_through(&b.config, &b.proxy);
-        counting_router(dynamodb, &b.reader.counters, &b.reader.records)
+        counting_router(dynamodb, &b.reader.counters, &b.reader.records, None)
     };
     let modes = [Mode::Throttle, Mode::Refuse, Mode::LoseResponses];
     bench.dead_letter_under(&modes, &sender, &router).await?;
@@ -1010,9 +1036,89 @@ async fn s3_faults_dead_letter_claim_checked_records_and_a_redrive_applies_each_
                 .build(),
         );
         let direct = b.reader.dynamodb.clone();
-        counting_router(direct, &b.reader.counters, &b.reader.records).claim_check(claim_check(s3))
+        counting_router(direct, &b.reader.counters, &b.reader.records, None)
+            .claim_check(claim_check(s3))
     };
     let modes = [Mode::Throttle, Mode::Refuse, Mode::LoseResponses];
     bench.dead_letter_under(&modes, &sender, &router).await?;
     bench.recover(router(&bench)).await
+}
+
+/// The bus throttling, unreachable, or losing its answers while a consumer announces each
+/// event on it: records are dead-lettered and redriven as above; every event is announced
+/// in the end, under one id whatever the retries. A publish that failed before the bus
+/// never shows there; one whose answer was lost was applied, so the bus carries copies
+/// (one per lost answer, all with the same id) for the announcement's consumers to drop.
+#[tokio::test]
+async fn bus_faults_dead_letter_records_and_a_redrive_announces_each_under_one_id(
+) -> anyhow::Result<()> {
+    let mut bench = FaultBench::new().await?;
+    let events = aws_sdk_eventbridge::Client::new(&bench.config);
+    let pattern = json!({"detail-type": ["announced"]});
+    let (bus, landed) = bus_to_queue(&events, &bench.sqs, pattern).await?;
+    let sender = SqsSender::new(bench.sqs.clone(), &bench.work.url);
+    let router = |b: &FaultBench| {
+        let events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&b.config)
+                .endpoint_url(b.proxy.endpoint())
+                .retry_partition(aws_sdk_eventbridge::config::retry::RetryPartition::new(
+                    unique("faults"),
+                ))
+                .build(),
+        );
+        let direct = b.reader.dynamodb.clone();
+        let publisher = EventBridgePublisher::new(events, &bus);
+        counting_router(
+            direct,
+            &b.reader.counters,
+            &b.reader.records,
+            Some(publisher),
+        )
+    };
+    let modes = [Mode::Throttle, Mode::Refuse, Mode::LoseResponses];
+    bench.dead_letter_under(&modes, &sender, &router).await?;
+    bench.recover(router(&bench)).await?;
+
+    // Copies of each announcement on the bus, by the event that caused it.
+    let copies = std::sync::Mutex::new(HashMap::<String, Vec<String>>::new());
+    wait_for(
+        "every event announced on the bus",
+        Duration::from_secs(60),
+        || async {
+            for m in receive(&bench.sqs, &landed).await? {
+                let announced =
+                    eventkit::unwrap::from_sqs_record(&to_lambda_record(&m, &landed.arn))?;
+                let cause = announced.causation_id.clone().unwrap_or_default();
+                copies
+                    .lock()
+                    .unwrap()
+                    .entry(cause)
+                    .or_default()
+                    .push(announced.id);
+            }
+            let seen = copies.lock().unwrap().len();
+            Ok((seen >= bench.sent.len()).then_some(()))
+        },
+    )
+    .await?;
+    let copies = copies.into_inner().unwrap();
+    for (i, id) in bench.sent.iter().enumerate() {
+        let ids = &copies[id];
+        let once = stable_id(&[id, "announced"]);
+        assert!(
+            ids.iter().all(|a| *a == once),
+            "every copy of {id}'s announcement has one id: {ids:?}"
+        );
+        // Throttled or refused publishes never reached the bus: the redrive's is the one.
+        if i < 10 {
+            assert_eq!(ids.len(), 1, "{id} announced once: {ids:?}");
+        }
+    }
+    let lost: Vec<usize> = bench.sent[10..].iter().map(|id| copies[id].len()).collect();
+    eprintln!("copies on the bus of the events whose publish answers were lost: {lost:?}");
+    assert!(
+        lost.iter().all(|&n| n > 1),
+        "a lost answer was a publish applied: {lost:?}"
+    );
+    Ok(())
 }
