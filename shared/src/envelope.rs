@@ -122,6 +122,16 @@ pub enum EnvelopeError {
     /// The payload does not match the type the consumer asked for.
     #[error("envelope `data` does not match the expected payload type: {}", without_values(&.0.to_string()))]
     Payload(#[source] serde_json::Error),
+    /// A field of the payload does not match the type the consumer asked for.
+    #[error("envelope `data` at `{path}` does not match the expected payload type: {}", without_values(&.source.to_string()))]
+    PayloadField {
+        /// Where in `data`: `amount`, `lines[2].sku` (a key that does not look like a field
+        /// name, which may be data, shows as `<key>`).
+        path: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// serde's message without the value it met, which may be payload (a card number of the
@@ -148,6 +158,36 @@ fn without_values(message: &str) -> String {
 }
 
 impl EnvelopeError {
+    /// `data` that does not deserialize as `T`, named by where it failed: found by a second
+    /// pass on this error path only, so a payload that fits pays nothing for it.
+    fn payload<T: DeserializeOwned>(data: &Value, source: serde_json::Error) -> Self {
+        let Err(tracked) = serde_path_to_error::deserialize::<_, T>(data) else {
+            return EnvelopeError::Payload(source);
+        };
+        let mut path = String::new();
+        for segment in tracked.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path += &format!("[{index}]"),
+                serde_path_to_error::Segment::Map { key } => {
+                    let field = key.len() <= 64
+                        && key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path += if field { key } else { "<key>" };
+                }
+                serde_path_to_error::Segment::Enum { variant } => path += &format!("::{variant}"),
+                serde_path_to_error::Segment::Unknown => path += ".?",
+            }
+        }
+        if path.is_empty() {
+            EnvelopeError::Payload(source)
+        } else {
+            EnvelopeError::PayloadField { path, source }
+        }
+    }
+
     fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidField {
             field: field.into(),
@@ -359,7 +399,7 @@ impl Envelope<Value> {
     /// JSON. A claim-checked envelope must be redeemed first.
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
         if let Some(data) = &self.data {
-            return T::deserialize(data).map_err(EnvelopeError::Payload);
+            return T::deserialize(data).map_err(|e| EnvelopeError::payload::<T>(data, e));
         }
         if self.data_base64.is_some() {
             if !self.is_json_content() {
@@ -712,6 +752,36 @@ mod tests {
         v.as_object_mut().unwrap().remove("correlationid");
         let e = Envelope::<Value>::from_value(v).unwrap();
         assert_eq!(e.correlation_id, e.id);
+    }
+
+    #[test]
+    fn a_payload_field_of_the_wrong_type_is_named_and_its_value_left_out() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Line {
+            sku: String,
+            quantity: u32,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Order {
+            lines: Vec<Line>,
+            notes: std::collections::HashMap<String, u32>,
+        }
+        let lines = json!([{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": "4111-1111"}]);
+        let e = Envelope::new("t", "t", json!({"lines": lines, "notes": {}}));
+        assert_eq!(
+            e.data_as::<Order>().unwrap_err().to_string(),
+            "envelope `data` at `lines[1].quantity` does not match the expected payload type: \
+             invalid type: string, expected u32"
+        );
+        // A map key is data, and may be anything: it is named only if it looks like a field.
+        let e = Envelope::new("t", "t", json!({"lines": [], "notes": {"4111-1111": "x"}}));
+        let err = e.data_as::<Order>().unwrap_err().to_string();
+        assert!(
+            err.contains("at `notes.<key>`") && !err.contains("4111"),
+            "{err}"
+        );
     }
 
     #[test]

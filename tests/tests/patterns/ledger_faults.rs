@@ -4,7 +4,9 @@
 //! - killed while it holds the `INPROGRESS` record, and killed after its effect committed:
 //!   SQS redelivers after the visibility timeout, and each entry is posted once;
 //! - one entry delivered to two concurrent invocations: one posts it, the other is told
-//!   "in progress" and reports its record failed; its retry replays; one posting.
+//!   "in progress" and reports its record failed; its retry replays; one posting;
+//! - a payload of the wrong type (a card number for the amount): the failure names the
+//!   field, and the function's CloudWatch log never holds the value.
 
 use std::time::Duration;
 
@@ -152,4 +154,39 @@ async fn wait_until_in_progress(stack: &Stack, entry: &Envelope) -> anyhow::Resu
         },
     )
     .await
+}
+
+#[tokio::test]
+async fn a_payload_of_the_wrong_type_is_refused_without_reaching_the_logs() -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let account = unique("leak");
+    let started = chrono::Utc::now();
+    // A producer's mistake: a card number where the amount belongs.
+    let secret = format!("4111-1111-{}", unique("card"));
+    let mut poison = Stack::entry(&account, 1);
+    poison.data = Some(json!({"account": account, "amount": secret}));
+    stack.publisher.publish(&[poison.clone()]).await?;
+
+    let failed = stack
+        .wait_for_log_lines_since(
+            "P2PConsumerFunctionName",
+            &["record failed", &poison.id],
+            1,
+            Some(started),
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert!(
+        failed[0].contains("amount"),
+        "the failure names the field at fault: {}",
+        failed[0]
+    );
+    let leaked = stack
+        .log_lines_since("P2PConsumerFunctionName", &[&secret], Some(started))
+        .await?;
+    assert!(
+        leaked.is_empty(),
+        "the payload reached the logs: {leaked:?}"
+    );
+    Ok(())
 }
