@@ -131,12 +131,14 @@ readme-test: deploy-local ## the README's marked command blocks, run as written 
 	cargo test --workspace --test readme -- --ignored --nocapture
 
 # ---- deploy and run -------------------------------------------------------------------
-.PHONY: deploy-local demo invoke bench
+.PHONY: deploy-local demo soak invoke bench
 deploy-local: localstack-up ## build the functions and deploy infra/template.yaml to LocalStack (PATTERNS=a,b for some only)
 	tools/deploy/install-tools.sh
 	PYTHON=$(VENV)/bin/python ENDPOINT=$(ENDPOINT) STACK=$(STACK) PARAMETERS="$(LOCAL_PARAMETERS)" tools/deploy/deploy-local.sh
 demo: deploy-local ## the main job: LocalStack up, topology deployed, events through it
 	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin demo
+soak: deploy-local ## the deployed ledger pipeline under steady load, 1% poison, 10% duplicates, reconciled (SOAK_EVENTS, SOAK_RATE, SOAK_ACCOUNTS; not in make test)
+	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin soak
 invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer EVENT=events/...
 	@test -f build/stack-outputs.env || { echo "invoke: no deployed stack: run 'make deploy-local' first" >&2; exit 1; }
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "invoke: say what: make invoke FN=<deployed name, e.g. p2p-consumer> EVENT=events/<dir>/<file>.json" >&2; exit 2; }
