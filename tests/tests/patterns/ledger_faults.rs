@@ -109,15 +109,20 @@ async fn one_entry_in_two_concurrent_invocations_is_posted_once() -> anyhow::Res
     Ok(())
 }
 
-/// An SQS batch of one message carrying `entry` as a bus rule delivers it.
-fn sqs_batch(message_id: &str, entry: &Envelope) -> Value {
-    let body = json!({
+/// The body of the SQS message a bus rule delivers for `entry`.
+fn delivered_body(entry: &Envelope) -> String {
+    json!({
         "version": "0", "id": unique("eb"), "detail-type": entry.event_type,
         "source": entry.source, "account": "000000000000", "time": "2026-12-03T00:00:00Z",
         "region": "us-east-1", "resources": [], "detail": entry,
-    });
+    })
+    .to_string()
+}
+
+/// An SQS batch of one message carrying `entry` as a bus rule delivers it.
+fn sqs_batch(message_id: &str, entry: &Envelope) -> Value {
     json!({"Records": [{
-        "messageId": message_id, "receiptHandle": "rh", "body": body.to_string(),
+        "messageId": message_id, "receiptHandle": "rh", "body": delivered_body(entry),
         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
         "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ledger", "awsRegion": "us-east-1",
@@ -165,7 +170,11 @@ async fn a_payload_of_the_wrong_type_is_refused_without_reaching_the_logs() -> a
     let secret = format!("4111-1111-{}", unique("card"));
     let mut poison = Stack::entry(&account, 1);
     poison.data = Some(json!({"account": account, "amount": secret}));
-    stack.publisher.publish(&[poison.clone()]).await?;
+    // Straight onto the queue, as the rule would deliver it: the bus's audit of contracts
+    // (tests/tests/contracts.rs) would rightly refuse it.
+    stack
+        .send_raw("LedgerQueueUrl", &delivered_body(&poison))
+        .await?;
 
     let failed = stack
         .wait_for_log_lines_since(
