@@ -88,6 +88,50 @@ pub fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) 
     record
 }
 
+/// Creates a queue named `name` with `attributes`; its URL and ARN.
+pub async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: std::collections::HashMap<aws_sdk_sqs::types::QueueAttributeName, String>,
+) -> anyhow::Result<(String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    Ok((url, arn))
+}
+
+/// A new queue (its URL and ARN) and a new bucket on LocalStack, named after `prefix`.
+pub async fn queue_and_bucket(
+    config: &aws_config::SdkConfig,
+    prefix: &str,
+) -> anyhow::Result<(String, String, String)> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let (url, arn) = create_queue(&sqs, &unique(prefix), Default::default()).await?;
+    let bucket = unique(&format!("{prefix}-bucket"));
+    eventkit::aws::s3::client(config)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await?;
+    Ok((url, arn, bucket))
+}
+
 /// A file under build/tmp that is deleted when dropped (bodies handed to a Python peer).
 pub struct TempFile(std::path::PathBuf);
 

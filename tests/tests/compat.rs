@@ -76,12 +76,13 @@ async fn powertools_and_eventkit_share_one_idempotency_table() -> anyhow::Result
 mod sqs_extended_client {
     use std::sync::Arc;
 
-    use aws_sdk_sqs::types::QueueAttributeName;
     use eventkit::aws::s3::{client as s3_client, S3PayloadStore};
     use eventkit::aws::sqs::SqsSender;
     use eventkit::claim_check::{ClaimCheck, Offload, EXTENDED_CLIENT_DEFAULT_THRESHOLD};
     use eventkit::Envelope;
-    use eventkit_e2e::{require_localstack, run_python_peer, to_lambda_record, unique, TempFile};
+    use eventkit_e2e::{
+        queue_and_bucket, require_localstack, run_python_peer, to_lambda_record, TempFile,
+    };
     use serde_json::json;
     use sha2::{Digest, Sha256};
 
@@ -92,40 +93,10 @@ mod sqs_extended_client {
             .collect()
     }
 
-    async fn queue_and_bucket(
-        config: &aws_config::SdkConfig,
-    ) -> anyhow::Result<(String, String, String)> {
-        let sqs = aws_sdk_sqs::Client::new(config);
-        let url = sqs
-            .create_queue()
-            .queue_name(unique("xc"))
-            .send()
-            .await?
-            .queue_url()
-            .unwrap_or_default()
-            .to_owned();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .unwrap_or_default();
-        let bucket = unique("xc-bucket");
-        s3_client(config)
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await?;
-        Ok((url, arn, bucket))
-    }
-
     #[tokio::test]
     async fn the_extended_client_reads_what_the_kit_sends() -> anyhow::Result<()> {
         let config = require_localstack().await?;
-        let (url, _, bucket) = queue_and_bucket(&config).await?;
+        let (url, _, bucket) = queue_and_bucket(&config, "xc").await?;
         let store = Arc::new(S3PayloadStore::new(s3_client(&config)));
         // The Extended Client's own default threshold, as an existing fleet would use.
         let cc = ClaimCheck::new(
@@ -159,7 +130,7 @@ mod sqs_extended_client {
     async fn the_kit_reads_what_the_extended_client_sends_current_and_legacy() -> anyhow::Result<()>
     {
         let config = require_localstack().await?;
-        let (url, arn, bucket) = queue_and_bucket(&config).await?;
+        let (url, arn, bucket) = queue_and_bucket(&config, "xc").await?;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let cc = ClaimCheck::new(
             Arc::new(S3PayloadStore::new(s3_client(&config))),

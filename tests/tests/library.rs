@@ -206,24 +206,7 @@ async fn queue(
     name: &str,
     attributes: HashMap<QueueAttributeName, String>,
 ) -> anyhow::Result<Queue> {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .set_attributes(Some(attributes))
-        .send()
-        .await?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
+    let (url, arn) = eventkit_e2e::create_queue(sqs, name, attributes).await?;
     Ok(Queue { url, arn })
 }
 

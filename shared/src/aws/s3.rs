@@ -75,12 +75,19 @@ impl PayloadStore for S3PayloadStore {
                 },
                 _ => classify(location, e),
             })?;
-        let bytes = object
-            .body
-            .collect()
+        // Streamed into one buffer of the object's size: collecting the chunks and then
+        // joining them held the payload three times at the peak.
+        let size = object.content_length().unwrap_or(0).max(0) as usize;
+        let mut bytes = Vec::with_capacity(size);
+        let mut body = object.body;
+        while let Some(chunk) = body
+            .try_next()
             .await
-            .map_err(|e| ClaimCheckError::Store(Box::new(e)))?;
-        Ok(bytes.into_bytes().to_vec())
+            .map_err(|e| ClaimCheckError::Store(Box::new(e)))?
+        {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     async fn delete(&self, location: &S3Ref) -> Result<(), ClaimCheckError> {
