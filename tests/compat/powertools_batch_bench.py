@@ -2,9 +2,12 @@
 BatchProcessor over an SQS batch, each record handled by an idempotent function on
 DynamoDB, as its documentation shows.
 
-Usage: powertools_batch_bench.py TABLE ROUNDS BATCH
-Prints one JSON line: {"fresh_ms": [...], "duplicate_ms": [...]} (wall time per batch:
-new records, then the same records again). The endpoint comes from AWS_ENDPOINT_URL.
+Usage: powertools_batch_bench.py TABLE ROUNDS BATCH STREAM_FILE
+Prints one JSON line: {"fresh_ms": [...], "duplicate_ms": [...], "stream_ms": [...]} (wall
+time per batch: new records, then the same records again; then the batches of ids in
+STREAM_FILE, a JSON list of lists, in order), and for each series its batches' windows
+(`*_windows`, [start, end] in epoch seconds) to match against a proxy's request log.
+The endpoint comes from AWS_ENDPOINT_URL.
 """
 
 import json
@@ -19,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-table, rounds, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+table, rounds, size, stream_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 persistence = DynamoDBPersistenceLayer(table_name=table)
 config = IdempotencyConfig(event_key_jmespath="id")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -34,10 +37,10 @@ def record_handler(record):
     handle(envelope=json.loads(record.body))
 
 
-def batch():
+def batch(ids=None):
     records = []
-    for i in range(size):
-        body = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench", "type": "bench.event",
+    for i, event_id in enumerate(ids or [str(uuid.uuid4()) for _ in range(size)]):
+        body = {"specversion": "1.0", "id": event_id, "source": "bench", "type": "bench.event",
                 "time": "2026-01-01T00:00:00Z", "data": {"i": i}}
         records.append({"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": json.dumps(body),
                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
@@ -45,12 +48,27 @@ def batch():
     return {"Records": records}
 
 
-fresh, duplicate = [], []
+series = {name: ([], []) for name in ("fresh", "duplicate", "stream")}
+
+
+def timed(name, event):
+    millis, windows = series[name]
+    begun, start = time.time(), time.perf_counter()
+    result = process_partial_response(event=event, record_handler=record_handler, processor=processor)
+    millis.append((time.perf_counter() - start) * 1000)
+    windows.append([begun, time.time()])
+    assert not result["batchItemFailures"], result
+
+
 for _ in range(rounds):
     event = batch()
-    for sink in (fresh, duplicate):
-        start = time.perf_counter()
-        result = process_partial_response(event=event, record_handler=record_handler, processor=processor)
-        sink.append((time.perf_counter() - start) * 1000)
-        assert not result["batchItemFailures"], result
-print(json.dumps({"fresh_ms": fresh, "duplicate_ms": duplicate}))
+    timed("fresh", event)
+    timed("duplicate", event)
+prefix = str(uuid.uuid4())
+with open(stream_file) as f:
+    for ids in json.load(f):
+        timed("stream", batch([f"{prefix}-{i}" for i in ids]))
+out = {}
+for name, (millis, windows) in series.items():
+    out[f"{name}_ms"], out[f"{name}_windows"] = millis, windows
+print(json.dumps(out))
