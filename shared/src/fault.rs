@@ -10,6 +10,7 @@
 //! - `abort-after-handler`: after the handler returned (its effect applied; with
 //!   [`crate::Router::on_completing`] its record committed with it), before the answer.
 //! - `hold-<ms>`: sleeps that long after the claim, holding the record `INPROGRESS`.
+//! - `panic-in-handler`: panics where the handler would run, every time (a poison record).
 //!
 //! An abort happens once per envelope id on a host (a marker file in the temp directory),
 //! so the redelivery that follows runs normally.
@@ -51,6 +52,7 @@ impl Fault {
         if let Some((fault, id)) = &self.named {
             match fault.as_str() {
                 "abort-before-handler" => abort_once(id, "before the handler"),
+                "panic-in-handler" => panic!("fault injected: the handler panicked"),
                 hold if hold.starts_with("hold-") => {
                     if let Ok(ms) = hold["hold-".len()..].parse::<u64>() {
                         tracing::warn!(ms, "fault injected: holding the record in progress");
@@ -93,6 +95,18 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_panic_fault_panics_in_place_of_the_handler() {
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let outcome = tokio::spawn(of(&envelope(Some("panic-in-handler"))).around(async move {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }))
+        .await;
+        assert!(outcome.unwrap_err().is_panic());
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
 
     fn envelope(fault: Option<&str>) -> Envelope {
         let mut e = Envelope::new("test", "t", json!({}));

@@ -5,6 +5,8 @@
 //!   SQS redelivers after the visibility timeout, and each entry is posted once;
 //! - one entry delivered to two concurrent invocations: one posts it, the other is told
 //!   "in progress" and reports its record failed; its retry replays; one posting;
+//! - a handler that panics on one record of a batch: that record alone is reported failed,
+//!   the others are posted;
 //! - a payload of the wrong type (a card number for the amount): the failure names the
 //!   field, and the function's CloudWatch log never holds the value.
 
@@ -106,6 +108,39 @@ async fn one_entry_in_two_concurrent_invocations_is_posted_once() -> anyhow::Res
         "the retry replays"
     );
     assert_eq!(stack.account(&account).await?, Some((7, 1)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handler_panic_fails_its_record_alone() -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let account = unique("panic");
+    stack.open_account(&account).await?;
+    let entries = [
+        ("before", Stack::entry(&account, 5)),
+        (
+            "poison",
+            with_fault(Stack::entry(&account, 50), "panic-in-handler"),
+        ),
+        ("after", Stack::entry(&account, 500)),
+    ];
+    let mut batch = json!({"Records": []});
+    for (message_id, entry) in &entries {
+        let record = sqs_batch(message_id, entry)["Records"][0].clone();
+        batch["Records"]
+            .as_array_mut()
+            .expect("an array")
+            .push(record);
+    }
+    // A partial batch response at all says the panic did not take the process down: a
+    // crashed runtime answers the invocation with an error instead.
+    let answer = stack.invoke("P2PConsumerFunctionName", &batch).await?;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "poison"}]}),
+        "the panicking record alone is failed"
+    );
+    assert_eq!(stack.account(&account).await?, Some((505, 2)));
     Ok(())
 }
 
