@@ -162,8 +162,10 @@ new-function: ## scaffold a pattern function on the router: make new-function NA
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack, direct and with 5 and 10 ms added per request; loading an event-sourced wallet with and without snapshots
+bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, and its size; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots
+	cargo build -q --release --workspace --bins
 	cargo bench -p eventkit
-	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin idempotency-bench
-	for ms in 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-e2e --bin idempotency-bench; done
+	cargo run -q --release -p eventkit-e2e --bin coldstart-bench
+	for ms in 0 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-e2e --bin idempotency-bench; done
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin claimcheck-bench
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin snapshot-bench
