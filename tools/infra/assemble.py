@@ -209,7 +209,7 @@ class Pattern:
         self.sections = dict((n, t) for n, t in sections(self.text, self.rel) if n != "#preamble")
         for kind, paths in (("Functions", [f"functions/{f}/Cargo.toml" for f in meta["Functions"]]),
                             ("Events", [f"events/{e}" for e in meta["Events"]]),
-                            ("Test", [meta["Test"]]), ("Doc", [meta["Doc"]])):
+                            ("Test", tests_of(meta)), ("Doc", [meta["Doc"]])):
             for p in paths:
                 if not os.path.exists(os.path.join(ROOT, p)):
                     fail(f"{self.rel}: Pattern.{kind} names {p}, which does not exist")
@@ -416,6 +416,12 @@ def link(path):
     return f"[`{path}`]({path})"
 
 
+def tests_of(meta):
+    """Pattern.Test: one test file, or a list of them (the first is the pattern's own)."""
+    test = meta["Test"]
+    return list(test) if isinstance(test, list) else [test]
+
+
 def catalogue(patterns):
     rows = ["| Pattern | Use when | Coupling it keeps | Function(s) | Infra | Sample events | Test |",
             "|---|---|---|---|---|---|---|"]
@@ -429,7 +435,7 @@ def catalogue(patterns):
             "<br>".join(link(f"functions/{f}/") for f in m["Functions"]),
             link(p.rel),
             "<br>".join(link(f"events/{e}/") for e in m["Events"]),
-            link(m["Test"]),
+            "<br>".join(link(t) for t in tests_of(m)),
         ]) + " |")
     return CATALOGUE_START + "\n" + "\n".join(rows) + "\n" + CATALOGUE_END
 

@@ -113,7 +113,8 @@ class Catalogue(unittest.TestCase):
         block = assemble.catalogue(patterns)
         for p in patterns:
             self.assertIn(p.meta["Doc"], block)
-            self.assertIn(p.meta["Test"], block)
+            for t in assemble.tests_of(p.meta):
+                self.assertIn(t, block)
             for f in p.meta["Functions"]:
                 self.assertIn(f"functions/{f}/", block)
 
