@@ -95,6 +95,17 @@ impl FaultProxy {
         })
     }
 
+    /// A proxy in front of the LocalStack the tests use ([`crate::endpoint`]).
+    pub async fn in_front_of_localstack() -> anyhow::Result<FaultProxy> {
+        let endpoint = crate::endpoint();
+        let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let upstream = tokio::net::lookup_host(authority)
+            .await?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("cannot resolve {authority}"))?;
+        Ok(FaultProxy::start(upstream).await?)
+    }
+
     /// The endpoint URL to give a client.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

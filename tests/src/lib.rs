@@ -2,6 +2,7 @@
 //! resource names, and waiting on a condition with a deadline.
 
 pub mod fault_proxy;
+pub mod function_copy;
 pub mod stack;
 
 use std::future::Future;
@@ -114,6 +115,24 @@ pub async fn create_queue(
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .unwrap_or_default();
     Ok((url, arn))
+}
+
+/// Messages in the queue at `url`, visible or not.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<usize> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    Ok(out
+        .attributes()
+        .into_iter()
+        .flat_map(|a| a.values())
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum())
 }
 
 /// A new queue (its URL and ARN) and a new bucket on LocalStack, named after `prefix`.

@@ -263,19 +263,7 @@ where
 
 /// Messages in a queue, visible or not.
 async fn depth(sqs: &aws_sdk_sqs::Client, q: &Queue) -> anyhow::Result<usize> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(&q.url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await?;
-    Ok(out
-        .attributes()
-        .into_iter()
-        .flat_map(|a| a.values())
-        .filter_map(|n| n.parse::<usize>().ok())
-        .sum())
+    eventkit_e2e::queue_depth(sqs, &q.url).await
 }
 
 #[tokio::test]
@@ -837,14 +825,6 @@ impl FaultBench {
         let config = require_localstack().await?;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let direct = aws_sdk_dynamodb::Client::new(&config);
-        let authority = eventkit_e2e::endpoint()
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        let upstream = tokio::net::lookup_host(&authority)
-            .await?
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("cannot resolve {authority}"))?;
         let (work, dlq) = work_queue_with_dlq(&sqs).await?;
         let reader = Counter {
             counters: create_table(&direct, "pk").await?,
@@ -852,7 +832,7 @@ impl FaultBench {
             dynamodb: direct,
         };
         Ok(FaultBench {
-            proxy: FaultProxy::start(upstream).await?,
+            proxy: FaultProxy::in_front_of_localstack().await?,
             config,
             sqs,
             work,

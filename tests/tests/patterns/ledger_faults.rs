@@ -8,7 +8,10 @@
 //! - a handler that panics on one record of a batch: that record alone is reported failed,
 //!   the others are posted;
 //! - a payload of the wrong type (a card number for the amount): the failure names the
-//!   field, and the function's CloudWatch log never holds the value.
+//!   field, and the function's CloudWatch log never holds the value;
+//! - its table throttling, then losing its answers (a copy of the consumer whose DynamoDB
+//!   endpoint is a fault proxy, on a queue of its own): entries dead-lettered, nothing
+//!   posted; after a redrive each posted once.
 
 use std::time::Duration;
 
@@ -16,8 +19,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use eventkit::fault::EXTENSION;
 use eventkit::idempotency::powertools_hash;
 use eventkit::Envelope;
+use eventkit_e2e::fault_proxy::{FaultProxy, Mode};
+use eventkit_e2e::function_copy::{FunctionCopy, MAX_RECEIVES};
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
+use eventkit_e2e::{queue_depth, unique, wait_for};
 use serde_json::{json, Value};
 
 fn with_fault(mut entry: Envelope, fault: &str) -> Envelope {
@@ -142,6 +147,99 @@ async fn a_handler_panic_fails_its_record_alone() -> anyhow::Result<()> {
     );
     assert_eq!(stack.account(&account).await?, Some((505, 2)));
     Ok(())
+}
+
+/// The ledger table throttling, then losing every answer (each request applied, the answer
+/// cut), under the real consumer binary with its DynamoDB endpoint
+/// (`AWS_ENDPOINT_URL_DYNAMODB`) on a fault proxy: the SDK retries each call (standard
+/// mode, 3 attempts, backoff with jitter), the record fails, returns to its queue and after
+/// `maxReceiveCount` receives lands in the DLQ; nothing is posted. Once the table answers
+/// again, `eventkit dlq redrive` moves the DLQ back and each entry is posted once, the ones
+/// whose claim was applied unanswered included (their `INPROGRESS` record has expired). At
+/// each quiet point entries sent == posted + dead-lettered.
+#[tokio::test]
+async fn a_failing_ledger_table_dead_letters_entries_and_a_redrive_posts_each_once(
+) -> anyhow::Result<()> {
+    let stack = Stack::load().await?;
+    let proxy = FaultProxy::in_front_of_localstack().await?;
+    let copy = FunctionCopy::deploy(
+        &stack,
+        "P2PConsumerFunctionName",
+        &[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.endpoint())],
+    )
+    .await?;
+    // Opened through the deployed consumer, whose table answers.
+    let account = unique("outage");
+    stack.open_account(&account).await?;
+
+    let mut sent = 0;
+    for (mode, amounts) in [
+        (Mode::Throttle, [1, 2, 4]),
+        (Mode::LoseResponses, [8, 16, 32]),
+    ] {
+        proxy.set(mode);
+        let failed_before = proxy.failed();
+        for amount in amounts {
+            let entry = Stack::entry(&account, amount);
+            stack
+                .sqs
+                .send_message()
+                .queue_url(&copy.queue_url)
+                .message_body(delivered_body(&entry))
+                .send()
+                .await?;
+        }
+        sent += amounts.len();
+        wait_for(
+            &format!("the entries sent under {mode:?} in the copy's DLQ"),
+            Duration::from_secs(180),
+            || async {
+                let quiet = queue_depth(&stack.sqs, &copy.queue_url).await? == 0;
+                Ok((quiet && queue_depth(&stack.sqs, &copy.dlq_url).await? == sent).then_some(()))
+            },
+        )
+        .await?;
+        assert_eq!(
+            stack.account(&account).await?,
+            Some((0, 0)),
+            "{mode:?}: nothing posted while the table failed"
+        );
+        // Each entry was received MAX_RECEIVES times, each time trying its first call 3 times.
+        let failed = proxy.failed() - failed_before;
+        eprintln!("{mode:?}: {sent} entries dead-lettered, {failed} requests failed by the proxy");
+        assert!(
+            failed >= 3 * MAX_RECEIVES * amounts.len(),
+            "{mode:?}: each receive retried its call ({failed} requests failed by the proxy)"
+        );
+    }
+
+    proxy.set(Mode::Pass);
+    let moved = eventkit_cli::dlq::redrive(
+        &stack.sqs,
+        &copy.dlq_url,
+        &copy.queue_url,
+        None,
+        false,
+        |_| {},
+    )
+    .await?;
+    assert_eq!(moved, sent, "the redrive moves every dead-lettered entry");
+    stack
+        .wait_for_account(&account, (63, 6), Duration::from_secs(120))
+        .await?;
+    wait_for(
+        "the copy's queue to drain",
+        Duration::from_secs(60),
+        || async { Ok((queue_depth(&stack.sqs, &copy.queue_url).await? == 0).then_some(())) },
+    )
+    .await?;
+    assert_eq!(queue_depth(&stack.sqs, &copy.dlq_url).await?, 0);
+    assert_eq!(
+        stack.account(&account).await?,
+        Some((63, 6)),
+        "each entry posted once"
+    );
+    copy.remove(&stack).await
 }
 
 /// The body of the SQS message a bus rule delivers for `entry`.
