@@ -206,7 +206,7 @@ async fn read_record(
             .await
             .map_err(RecordError::from_display)?,
         None => crate::claim_check::SqsRedeemed {
-            body: record.body.clone().unwrap_or_default(),
+            body: record.body.unwrap_or_default(),
             pointer: None,
         },
     };

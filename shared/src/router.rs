@@ -798,22 +798,39 @@ impl<S: Send + Sync + 'static> Router<S> {
         }
     }
 
+    /// [`Router::handle`] on the event's JSON text. An SQS batch, the common case, is read
+    /// straight into its records; any other event goes through a [`Value`] as in `handle`.
+    pub async fn handle_json(
+        &self,
+        text: &str,
+        remaining: Option<Duration>,
+    ) -> Result<Value, RouteError> {
+        if let Some(batch) = sqs_batch(text) {
+            return Ok(to_json(self.handle_sqs(batch, remaining).await));
+        }
+        let event: Value = serde_json::from_str(text).map_err(|e| {
+            RouteError::UnrecognisedEvent(format!("an event that is not JSON: {e}"))
+        })?;
+        self.handle(event, remaining).await
+    }
+
     /// Runs the function: validates the configuration (an init error names the problem),
-    /// then serves invocations with [`Router::handle`] until the runtime stops.
+    /// then serves invocations with [`Router::handle_json`] until the runtime stops.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         self.validate()?;
         emf::init();
         tracing::info!(handles = %self.handled_list(), "router ready");
         let router = Arc::new(self);
         lambda_runtime::run(lambda_runtime::service_fn(
-            move |event: lambda_runtime::LambdaEvent<Value>| {
+            // The payload as text: an SQS batch is then parsed once, not into a `Value` first.
+            move |event: lambda_runtime::LambdaEvent<Box<serde_json::value::RawValue>>| {
                 let router = router.clone();
                 async move {
                     let remaining = remaining_time(event.context.deadline);
                     // The invocation's X-Ray trace: the parent of an event that carries none.
                     let xray = otel::xray_context(event.context.xray_trace_id.as_deref());
                     let result = router
-                        .handle(event.payload, remaining)
+                        .handle_json(event.payload.get(), remaining)
                         .with_context(xray)
                         .await;
                     // After every invocation, so a frozen or reclaimed sandbox loses none.
@@ -882,6 +899,17 @@ pub enum Source {
     Envelope,
     /// None of those; the reason.
     Unknown(String),
+}
+
+/// `text` read as an SQS batch, when it is one ([`classify`]'s test: the first record's
+/// `eventSource` is `aws:sqs`, or there is none); `None` sends it the general way.
+fn sqs_batch(text: &str) -> Option<SqsEvent> {
+    let batch: SqsEvent = serde_json::from_str(text).ok()?;
+    match batch.records.first() {
+        None => Some(batch),
+        Some(r) if r.event_source.as_deref() == Some("aws:sqs") => Some(batch),
+        Some(_) => None,
+    }
 }
 
 /// Tells an event's source by its shape.
@@ -1237,6 +1265,59 @@ mod tests {
         let e = json!({"specversion": "1.0", "id": "f-1", "source": "/elsewhere", "type": "order.placed",
             "datacontenttype": "application/json", "data_base64": "eyJvcmRlciI6Im8tNSIsInRvdGFsIjozfQ=="});
         assert_eq!(router().handle(e, None).await.unwrap()["order"], "o-5");
+    }
+
+    /// `Router::run` hands the router the event's text: every shape answers as through a
+    /// `Value`, and text that is not JSON is named.
+    #[tokio::test]
+    async fn the_text_path_answers_as_the_value_path() {
+        let good = envelope("order.placed", json!({"order": "o-1", "total": 5}));
+        let declined = envelope("order.placed", json!({"order": "o-2", "total": -5}));
+        // `detail-type` present but null still marks an EventBridge event.
+        let null_type = json!({"detail-type": null, "detail": good}).to_string();
+        let stream = json!({"Records": [{"eventID": "1", "eventName": "INSERT",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {"SequenceNumber": "1", "SizeBytes": 1, "Keys": {},
+                "NewImage": {"envelope": {"S": declined.to_json()}}}}]});
+        let events = [
+            sqs(&[
+                good.to_json(),
+                "not json".into(),
+                declined.to_json(),
+                null_type,
+            ]),
+            json!({"Records": []}),
+            stream,
+            json!({"version": "0", "id": "eb-1", "detail-type": "order.placed", "source": "shop",
+                "time": "2026-01-01T00:00:00Z", "detail": good}),
+            serde_json::to_value(&good).unwrap(),
+            json!({"hello": 1}),
+            json!({"Records": [{"eventSource": "aws:kinesis"}]}),
+            json!({"Records": [{"eventSource": "aws:sqs", "body": 5}]}),
+        ];
+        for event in events {
+            let as_text = router().handle_json(&event.to_string(), None).await;
+            let as_value = router().handle(event.clone(), None).await;
+            assert_eq!(
+                as_text.map_err(|e| e.to_string()),
+                as_value.map_err(|e| e.to_string()),
+                "{event}"
+            );
+        }
+        assert_eq!(
+            failed(
+                &router()
+                    .handle_json(&sqs(&[good.to_json()]).to_string(), None)
+                    .await
+                    .unwrap()
+            ),
+            Vec::<String>::new()
+        );
+        let err = router()
+            .handle_json("{\"Records\": [", None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not JSON"), "{err}");
     }
 
     #[tokio::test]

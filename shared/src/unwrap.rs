@@ -6,6 +6,8 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::envelope::{Envelope, EnvelopeError, SPEC_VERSION};
@@ -40,8 +42,34 @@ pub fn wrap_foreign_eventbridge(
 /// The body must already be redeemed if it was claim-checked (see
 /// [`crate::claim_check::ClaimCheck::redeem_sqs`]).
 pub fn from_sqs_body(body: &str) -> Result<Envelope, EnvelopeError> {
-    let value: Value = serde_json::from_str(body).map_err(EnvelopeError::Malformed)?;
-    from_json_value(value)
+    // The `detail` of an EventBridge event is found without building the event, and the
+    // envelope is parsed from its text: one pass over the envelope, no `Value` in between.
+    match serde_json::from_str::<BusEvent>(body) {
+        Ok(BusEvent {
+            detail_type: true,
+            detail: Some(detail),
+        }) => Envelope::from_json(detail.get()),
+        _ => Envelope::from_json(body),
+    }
+}
+
+/// What tells an EventBridge event from an envelope ([`from_json_value`]'s test): both
+/// `detail-type` and `detail` present, whatever their values.
+#[derive(serde::Deserialize)]
+struct BusEvent<'a> {
+    #[serde(rename = "detail-type", default, deserialize_with = "present")]
+    detail_type: bool,
+    #[serde(borrow, default, deserialize_with = "raw")]
+    detail: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+// `Option<&RawValue>` alone would read `null` as absent.
+fn raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// Reads an envelope from a parsed JSON value that is an envelope or an EventBridge event.
@@ -102,6 +130,42 @@ mod tests {
             from_sqs_body(&direct).unwrap(),
             from_sqs_body(&wrapped).unwrap()
         );
+    }
+
+    /// The body is read without a `Value`; it must answer as the `Value` reading does.
+    #[test]
+    fn a_body_reads_as_its_parsed_value_does() {
+        let e = envelope_json();
+        let bodies = [
+            e.to_string(),
+            json!({"detail-type": "x", "detail": e}).to_string(),
+            json!({"detail-type": null, "detail": e}).to_string(),
+            json!({"detail-type": "x", "detail": null}).to_string(),
+            json!({"detail-type": "x", "detail": 5}).to_string(),
+            json!({"detail": e}).to_string(),
+            json!({"detail-type": "x", "detail": {"specversion": "1.0", "id": 7}}).to_string(),
+            json!({"specversion": "1.0", "id": "e", "source": "s", "type": "t",
+                "time": "not a time"})
+            .to_string(),
+            "[1]".into(),
+            "5".into(),
+        ];
+        // The same error; parsing text, serde adds where in it (`at line 1 column 4`).
+        let reason = |e: EnvelopeError| {
+            let text = e.to_string();
+            text.split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for body in bodies {
+            let by_value = from_json_value(serde_json::from_str(&body).unwrap());
+            assert_eq!(
+                from_sqs_body(&body).map_err(reason),
+                by_value.map_err(reason),
+                "{body}"
+            );
+        }
     }
 
     #[test]
