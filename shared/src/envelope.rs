@@ -282,12 +282,12 @@ fn format_time(t: &DateTime<Utc>) -> String {
 }
 
 /// Everything optional, so a missing attribute becomes a typed error instead of a serde message.
-#[derive(Deserialize)]
+/// Read by hand, not derived: with `serde(flatten)` extensions a repeated attribute kept its
+/// first copy, where a parsed `Value` and Python's `json` keep the last.
 struct RawEnvelope<T> {
     specversion: Option<String>,
     id: Option<String>,
     source: Option<String>,
-    #[serde(rename = "type")]
     event_type: Option<String>,
     time: Option<String>,
     subject: Option<String>,
@@ -303,8 +303,109 @@ struct RawEnvelope<T> {
     // Values, not strings: a malformed trace context is dropped, never a refused event.
     traceparent: Option<Value>,
     tracestate: Option<Value>,
-    #[serde(flatten)]
     extensions: Map<String, Value>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for RawEnvelope<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RawVisitor(std::marker::PhantomData))
+    }
+}
+
+struct RawVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for RawVisitor<T> {
+    type Value = RawEnvelope<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct RawEnvelope")
+    }
+
+    // A repeated attribute: the last copy counts, as in a `Value` or Python's `json`.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawEnvelope {
+            specversion: None,
+            id: None,
+            source: None,
+            event_type: None,
+            time: None,
+            subject: None,
+            datacontenttype: None,
+            dataschema: None,
+            schemaversion: None,
+            correlationid: None,
+            causationid: None,
+            partitionkey: None,
+            data: None,
+            data_base64: None,
+            dataref: None,
+            traceparent: None,
+            tracestate: None,
+            extensions: Map::new(),
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let slot = match &*key.0 {
+                "specversion" => &mut raw.specversion,
+                "id" => &mut raw.id,
+                "source" => &mut raw.source,
+                "type" => &mut raw.event_type,
+                "time" => &mut raw.time,
+                "subject" => &mut raw.subject,
+                "datacontenttype" => &mut raw.datacontenttype,
+                "dataschema" => &mut raw.dataschema,
+                "schemaversion" => &mut raw.schemaversion,
+                "correlationid" => &mut raw.correlationid,
+                "causationid" => &mut raw.causationid,
+                "partitionkey" => &mut raw.partitionkey,
+                "data_base64" => &mut raw.data_base64,
+                "dataref" => &mut raw.dataref,
+                "data" => {
+                    raw.data = map.next_value()?;
+                    continue;
+                }
+                "traceparent" => {
+                    raw.traceparent = map.next_value()?;
+                    continue;
+                }
+                "tracestate" => {
+                    raw.tracestate = map.next_value()?;
+                    continue;
+                }
+                _ => {
+                    let value = map.next_value()?;
+                    raw.extensions.insert(key.0.into_owned(), value);
+                    continue;
+                }
+            };
+            *slot = map.next_value()?;
+        }
+        Ok(raw)
+    }
+}
+
+/// An attribute name, borrowed from the text when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an attribute name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// A trace context attribute that is not a string is dropped with a warning: the event
@@ -674,6 +775,28 @@ mod tests {
         assert_eq!(e.schemaversion, "2");
         assert_eq!(e.extensions.get("tenant"), Some(&json!("acme")));
         assert_eq!(e.data, Some(json!({"order": 42, "total": 12.5})));
+    }
+
+    /// An attribute given twice: the last copy counts, in the text as in a parsed `Value`
+    /// (serde_json's map) and in Python's `json`, so every reader sees one event.
+    #[test]
+    fn an_attribute_given_twice_counts_once_the_last_copy() {
+        let text = FULL
+            .replacen(
+                "\"id\": \"evt-1\",",
+                "\"id\": \"evt-1\", \"id\": \"evt-2\",",
+                1,
+            )
+            .replacen(
+                "\"tenant\": \"acme\"",
+                "\"tenant\": \"a\", \"tenant\": \"b\"",
+                1,
+            );
+        let from_text = Envelope::<Value>::from_json(&text).unwrap();
+        assert_eq!(from_text.id, "evt-2");
+        assert_eq!(from_text.extensions.get("tenant"), Some(&json!("b")));
+        let from_value = Envelope::<Value>::from_value(serde_json::from_str(&text).unwrap());
+        assert_eq!(from_text, from_value.unwrap());
     }
 
     #[test]
