@@ -151,6 +151,22 @@ pub async fn queue_and_bucket(
     Ok((url, arn, bucket))
 }
 
+/// Appends a bench's results as one JSON line to the file `BENCH_RESULTS` names, for
+/// `tools/bench/summary.py` to make the summary table of (`make bench` sets it); nothing
+/// when it is unset.
+pub fn record_bench(results: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("BENCH_RESULTS") else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    writeln!(file, "{results}")?;
+    Ok(())
+}
+
 /// A file under build/tmp that is deleted when dropped (bodies handed to a Python peer).
 pub struct TempFile(std::path::PathBuf);
 

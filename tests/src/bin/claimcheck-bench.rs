@@ -181,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
         "Extended peak",
         "time kit/XC"
     );
+    let mut results = Vec::new();
     for (size, label, send, receive) in &rows {
         let python = &peer[size.to_string()];
         for (step, kit) in [("send", send), ("recv", receive)] {
@@ -190,6 +191,10 @@ async fn main() -> anyhow::Result<()> {
             let py_ms = python[format!("{step}_ms")].as_f64().unwrap_or(f64::NAN);
             let py_peak = python[format!("{step}_peak")].as_f64().unwrap_or(f64::NAN);
             let of = |bytes: f64| bytes / *size as f64;
+            results.push(serde_json::json!({
+                "body": label, "bytes": size, "step": step, "kit_ms": millis,
+                "kit_peak": of(peak as f64), "peer_ms": py_ms, "peer_peak": of(py_peak),
+            }));
             println!(
                 "{label:<8} {step:<5} {millis:>7.1} ms {:>14.2}x {:>14.2}x {py_ms:>9.1} ms {:>14.2}x {:>9.2}",
                 of(peak as f64),
@@ -199,5 +204,5 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    eventkit_e2e::record_bench(&serde_json::json!({"bench": "claimcheck", "rows": results}))
 }

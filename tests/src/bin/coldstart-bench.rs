@@ -16,6 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -254,10 +255,12 @@ async fn main() -> anyhow::Result<()> {
         "{:<52} {:>9} {:>9} {:>8} {:>10} {:>9} {:>10}",
         "", "median", "min", "/ floor", "/ SDK floor", "size", "over floor"
     );
+    let mut results = Vec::new();
     for t in &targets {
         let size = deflated(&t.binary)?;
         let min = t.starts.iter().copied().fold(f64::MAX, f64::min);
         let med = median(&t.starts);
+        results.push(json!({"label": t.label, "ms": med, "bytes": size}));
         println!(
             "{:<52} {med:>6.2} ms {min:>6.2} ms {:>7.2}x {:>9.2}x {:>6.2} MB {:>7.2} MB",
             t.label,
@@ -267,6 +270,10 @@ async fn main() -> anyhow::Result<()> {
             (size as f64 - floor_size as f64) / 1e6
         );
     }
+    eventkit_e2e::record_bench(&json!({
+        "bench": "coldstart", "starts": rounds, "echo": results[0], "sdk_echo": results[1],
+        "functions": results[2..],
+    }))?;
     println!(
         "Where a function's init goes (`init-steps`: the steps of a function's main in a fresh process, median of {rounds}):"
     );

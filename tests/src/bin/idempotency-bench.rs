@@ -167,6 +167,19 @@ impl Series {
         }
     }
 
+    /// Median ms per batch, and with the proxy's log calls per record and the median
+    /// sequential round trips per batch.
+    fn summary(&self, log: Option<&ProxyLog>) -> serde_json::Value {
+        let mut out = json!({"ms": median(self.millis.clone())});
+        if let Some(log) = log {
+            let counts: Vec<_> = self.windows.iter().map(|w| log.within(*w)).collect();
+            let calls: usize = counts.iter().map(|c| c.0).sum();
+            out["calls_per_record"] = json!(calls as f64 / self.records as f64);
+            out["sequential"] = json!(median(counts.iter().map(|c| c.1 as f64).collect()));
+        }
+        out
+    }
+
     /// "median ms (calls per record, median sequential round trips per batch)".
     fn describe(&self, log: Option<&ProxyLog>) -> String {
         let ms = median(self.millis.clone());
@@ -293,6 +306,16 @@ async fn main() -> anyhow::Result<()> {
             cells[0], cells[1], cells[2]
         );
     }
+    eventkit_e2e::record_bench(&json!({
+        "bench": "idempotency",
+        "added_ms": std::env::var("BENCH_ADDED_LATENCY_MS").ok().and_then(|ms| ms.parse::<f64>().ok()),
+        "rows": rows.iter().map(|(label, series)| json!({
+            "label": label,
+            "new": series[0].summary(log.as_ref()),
+            "duplicates": series[1].summary(log.as_ref()),
+            "stream": series[2].summary(log.as_ref()),
+        })).collect::<Vec<_>>(),
+    }))?;
     let peer = &rows[2].1;
     for (label, series) in &rows[..2] {
         let ratios: Vec<_> = series
