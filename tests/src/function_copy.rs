@@ -13,9 +13,12 @@ use serde_json::json;
 use crate::stack::Stack;
 use crate::{create_queue, unique, wait_for};
 
-/// The copy's timeout; its queue's visibility timeout is longer, as Lambda requires.
-const TIMEOUT_SECONDS: i32 = 6;
-const VISIBILITY_SECONDS: u32 = 8;
+/// The copy's timeout: room for an SDK call's three attempts and their backoff (up to 3 s)
+/// when LocalStack answers slowly under a parallel test run; at 6 s a killed invocation cut
+/// a receive's retries short. Its queue's visibility timeout is longer, as Lambda requires,
+/// so a message is received again only after the invocation holding it has ended.
+const TIMEOUT_SECONDS: i32 = 20;
+const VISIBILITY_SECONDS: u32 = 24;
 /// Receives before SQS moves a message to the copy's DLQ.
 pub const MAX_RECEIVES: usize = 2;
 
@@ -33,7 +36,7 @@ pub struct FunctionCopy {
 impl FunctionCopy {
     /// Deploys a copy of the function named by the stack output `function_output`: its code
     /// (fetched from `GetFunction`'s code location), runtime, role and environment with `env`
-    /// on top, a timeout of 6 s; and a queue (visibility timeout 8 s, `maxReceiveCount` 2)
+    /// on top, a timeout of 20 s; and a queue (visibility timeout 24 s, `maxReceiveCount` 2)
     /// with its DLQ, mapped to the copy with partial batch responses. Returns once the copy
     /// is active.
     pub async fn deploy(
