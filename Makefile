@@ -115,7 +115,7 @@ e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS
 compat-venv: build/compat-venv/.stamp ## Powertools for AWS Lambda (Python), the idempotency peer, from its lock
 build/compat-venv/.stamp: tools/compat/requirements.lock
 	$(call uv-venv,build/compat-venv,$<)
-executor-test: ## the Lambda process executor on its own LocalStack (port 4567)
+executor-test: compat-venv ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_group_kill.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py

@@ -322,6 +322,9 @@ host_up() {
     #   PROVIDER_OVERRIDE_DYNAMODB(STREAMS)=moto, LAMBDA_RUNTIME_EXECUTOR=process: the plugin
     #                         (defaults; a value already in the environment wins). Any other
     #                         LocalStack variable in the caller's environment is passed through.
+    #   LAMBDA_PROCESS_PYTHON  the interpreter Python functions run under (awslambdaric,
+    #                         Powertools and boto3 installed): `make compat-venv`'s, checked
+    #                         when a Python function starts, so it may be built after this.
     #   LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1: an SQS event source
     #                         mapping on AWS long-polls and picks a message up at once;
     #                         LocalStack's backs off to 10 s on an empty queue, so a request
@@ -349,6 +352,7 @@ host_up() {
         export PROVIDER_OVERRIDE_DYNAMODB="${PROVIDER_OVERRIDE_DYNAMODB:-moto}"
         export PROVIDER_OVERRIDE_DYNAMODBSTREAMS="${PROVIDER_OVERRIDE_DYNAMODBSTREAMS:-moto}"
         export LAMBDA_RUNTIME_EXECUTOR="${LAMBDA_RUNTIME_EXECUTOR:-process}"
+        export LAMBDA_PROCESS_PYTHON="${LAMBDA_PROCESS_PYTHON:-$BUILD/compat-venv/bin/python}"
         export LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC="${LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC:-1}"
         export SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL="${SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL:-10}"
         export "$(instance_marker)"

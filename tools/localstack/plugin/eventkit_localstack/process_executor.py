@@ -5,9 +5,11 @@ engine, select this executor instead with ``LAMBDA_RUNTIME_EXECUTOR=process``:
 
 * ``prepare_version`` unpacks the function's zip (LocalStack's own code cache,
   ``config.code.prepare_for_execution()``) and makes ``bootstrap`` executable.
-  Only OS-only runtimes (``provided.al2023``, ``provided.al2``, ``provided``) are
-  supported: the code must contain a ``bootstrap`` executable (what ``cargo lambda
-  build`` produces).
+  OS-only runtimes (``provided.al2023``, ``provided.al2``, ``provided``) run the
+  code's ``bootstrap`` executable (what ``cargo lambda build`` produces). Python
+  runtimes (``python3.x``) run ``LAMBDA_PROCESS_PYTHON -m awslambdaric <handler>``,
+  the Runtime Interface Client AWS's own Python images run, with the code on
+  ``PYTHONPATH``.
 * ``start`` serves a small Lambda Runtime API on ``127.0.0.1:<free port>`` (one per
   execution environment), spawns ``bootstrap`` in its own process group with the
   environment LocalStack computed for the function plus ``AWS_LAMBDA_RUNTIME_API``,
@@ -34,6 +36,10 @@ Settings (environment variables of the LocalStack process):
   ``LD_LIBRARY_PATH``, ``SSL_CERT_FILE``, ``SSL_CERT_DIR``), e.g. ``RUST_BACKTRACE``.
 * ``LAMBDA_PROCESS_STOP_TIMEOUT``: seconds between SIGTERM and SIGKILL on stop
   (default 2).
+* ``LAMBDA_PROCESS_PYTHON``: the interpreter for Python functions; it must have
+  ``awslambdaric`` installed, and what else it has plays the part of the runtime's
+  bundled packages and layers (boto3, Powertools). Python functions fail their init
+  with ``Runtime.InvalidEntrypoint`` naming this variable when it is unset or wrong.
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 LOG = logging.getLogger(__name__)
 
 RUNTIME_API_PREFIX = "/2018-06-01/runtime"
-SUPPORTED_RUNTIME_PREFIX = "provided"
+OS_ONLY_RUNTIME_PREFIX = "provided"
+PYTHON_RUNTIME_PREFIX = "python"
 PASSTHROUGH_ENV = ["PATH", "LANG", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR"]
 STOP_TIMEOUT_SECONDS = float(os.environ.get("LAMBDA_PROCESS_STOP_TIMEOUT") or 2)
 # output kept per environment for get_logs() (LocalStack prints it on startup failures)
@@ -566,7 +573,8 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         self._stopped = False
         self._needs_restart = False
         self._init_duration_ms: float | None = None  # reported once, on the next invoke
-        self._bootstrap_mtime: float | None = None
+        self._bootstrap_mtime: float | None = None  # of the file watched for new code
+        self._watched: Path | None = None
 
     # addresses
 
@@ -628,6 +636,11 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         env["HOME"] = self._tmp_dir
         env.update({k: str(v) for k, v in env_vars.items() if v is not None})
         env["LAMBDA_TASK_ROOT"] = str(self._code_dir)
+        runtime = self.function_version.config.runtime or ""
+        if runtime.startswith(PYTHON_RUNTIME_PREFIX):
+            # what AWS's Python runtime sets: its name, and the code importable
+            env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime}"
+            env["PYTHONPATH"] = str(self._code_dir)
         if not config.LAMBDA_DISABLE_AWS_ENDPOINT_URL:
             env.setdefault("AWS_ENDPOINT_URL", self._gateway_url())
         return env
@@ -647,13 +660,35 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
                 LOG.debug("Error closing runtime API server of %s: %s", self.id, e)
         self._server = None
 
+    def _entrypoint(self) -> tuple[list[str], Path, str | None]:
+        """The command that starts the runtime, the file whose change means new code, and
+        why it cannot start (None when it can)."""
+        config_ = self.function_version.config
+        runtime = config_.runtime or ""
+        if runtime.startswith(PYTHON_RUNTIME_PREFIX):
+            handler = config_.handler or ""
+            module = handler.rpartition(".")[0]
+            watched = self._code_dir / (module.replace(".", "/") + ".py")
+            python = os.environ.get("LAMBDA_PROCESS_PYTHON") or ""
+            if not python or not os.access(python, os.X_OK):
+                return [], watched, (
+                    f"{runtime} runs under LAMBDA_PROCESS_PYTHON, an interpreter with "
+                    f"awslambdaric installed; it is {python or 'unset'!r}"
+                )
+            if not module:
+                return [], watched, f"Bad handler {handler!r}: expected <module>.<function>"
+            return [python, "-m", "awslambdaric", handler], watched, None
+        bootstrap = self._code_dir / "bootstrap"
+        if not bootstrap.is_file():
+            return [], bootstrap, f"Couldn't find valid bootstrap(s): [{bootstrap}]"
+        return [str(bootstrap)], bootstrap, None
+
     def _spawn_and_wait_ready(self, deadline: float, request_id: str | None) -> bytes | None:
         """Start a fresh bootstrap (with a fresh Runtime API) and wait for its first /next.
 
         :return: None when ready, else the init error payload (process already killed).
         """
         rid = f"RequestId: {request_id} " if request_id else ""
-        bootstrap = self._code_dir / "bootstrap"
         with self._lifecycle_lock:
             if self._stopped:
                 raise ShutdownDuringStartup("Execution environment stopped during startup")
@@ -667,18 +702,16 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
                 daemon=True,
             ).start()
             self._state, self._server = state, server
-            if not bootstrap.is_file():
-                return _error_payload(
-                    "Runtime.InvalidEntrypoint",
-                    f"{rid}Error: Couldn't find valid bootstrap(s): [{bootstrap}]",
-                )
+            command, watched, missing = self._entrypoint()
+            if missing is not None:
+                return _error_payload("Runtime.InvalidEntrypoint", f"{rid}Error: {missing}")
             env = dict(self._base_env)
             env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
             read_fd, write_fd = os.pipe()
             started = time.monotonic()
             try:
                 proc = _SPAWNER.popen(
-                    [str(bootstrap)],
+                    command,
                     cwd=str(self._code_dir),
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -690,14 +723,15 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
             except OSError as e:
                 os.close(read_fd)
                 return _error_payload(
-                    "Runtime.InvalidEntrypoint", f"{rid}Error: cannot run {bootstrap}: {e}"
+                    "Runtime.InvalidEntrypoint", f"{rid}Error: cannot run {command[0]}: {e}"
                 )
             finally:
                 os.close(write_fd)
             self._proc = proc
             self._output.attach(read_fd)
+            self._watched = watched
             try:
-                self._bootstrap_mtime = bootstrap.stat().st_mtime
+                self._bootstrap_mtime = watched.stat().st_mtime
             except OSError:
                 self._bootstrap_mtime = None
             threading.Thread(
@@ -780,10 +814,10 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
 
     def _code_changed(self) -> bool:
         code = self.function_version.config.code
-        if not code or not code.is_hot_reloading():
+        if not code or not code.is_hot_reloading() or self._watched is None:
             return False
         try:
-            return (self._code_dir / "bootstrap").stat().st_mtime != self._bootstrap_mtime
+            return self._watched.stat().st_mtime != self._bootstrap_mtime
         except OSError:
             return True
 
@@ -899,14 +933,23 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
                 "Container image functions cannot run with LAMBDA_RUNTIME_EXECUTOR=process"
             )
         runtime = config_.runtime or ""
-        if not runtime.startswith(SUPPORTED_RUNTIME_PREFIX):
+        if not runtime.startswith((OS_ONLY_RUNTIME_PREFIX, PYTHON_RUNTIME_PREFIX)):
             raise LambdaRuntimeException(
                 f"Runtime {runtime} cannot run with LAMBDA_RUNTIME_EXECUTOR=process; "
-                "use an OS-only runtime (provided.al2023) with a bootstrap executable"
+                "use an OS-only runtime (provided.al2023) with a bootstrap executable, "
+                "or a python3.x runtime"
             )
         if not config_.code:
             raise LambdaRuntimeException("Function has no code")
         config_.code.prepare_for_execution()
+        if runtime.startswith(PYTHON_RUNTIME_PREFIX):
+            if config_.layers:
+                LOG.warning(
+                    "Function %s has layers; the process executor does not apply layers "
+                    "(LAMBDA_PROCESS_PYTHON's packages stand in for them)",
+                    function_version.qualified_arn,
+                )
+            return
         bootstrap = Path(config_.code.get_unzipped_code_location()) / "bootstrap"
         if bootstrap.is_file():
             try:

@@ -5,7 +5,9 @@ Starts its own LocalStack (``LAMBDA_RUNTIME_EXECUTOR=process``) on
 ``fixtures/`` as ``provided.al2023`` functions and checks: sync and async invokes,
 function errors, timeouts (process killed, next invoke gets a fresh one), init
 failures, a crash mid-invocation, CloudWatch Logs, an SQS event source mapping, two concurrent invocations
-in two environments, and that no bootstrap process outlives LocalStack after SIGTERM.
+in two environments, a ``python3.11`` function under ``LAMBDA_PROCESS_PYTHON`` (default: the
+compat venv's interpreter, ``make compat-venv``), and that no bootstrap process outlives
+LocalStack after SIGTERM.
 
 Run with the LocalStack venv's Python:
 
@@ -43,6 +45,8 @@ FIXTURES = HERE / "fixtures"
 REPO = HERE.parents[3]
 WORK = REPO / "build" / f"localstack-test-{PORT}"
 RUN_ID = uuid.uuid4().hex[:6]
+# awslambdaric and Powertools installed: what Python functions run under
+PYTHON_RUNTIME = str(REPO / "build" / "compat-venv" / "bin" / "python")
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 # generous: two cores shared with a Rust build
 STARTUP_DEADLINE = float(os.environ.get("LOCALSTACK_TEST_STARTUP_DEADLINE") or 240)
@@ -109,6 +113,7 @@ def start_localstack() -> subprocess.Popen:
         DISABLE_EVENTS="1",
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="test",
+        LAMBDA_PROCESS_PYTHON=os.environ.get("LAMBDA_PROCESS_PYTHON") or PYTHON_RUNTIME,
     )
     log_file = open(WORK / "log", "w")  # noqa: SIM115 - lives as long as LocalStack
     proc = subprocess.Popen(
@@ -446,6 +451,46 @@ def test_concurrent_environments(lam) -> None:
     NUMBERS["2 concurrent 4 s invokes took"] = f"{elapsed * 1000:.0f} ms"
 
 
+def test_python_runtime(lam) -> None:
+    name = f"pe-{RUN_ID}-python"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.write(FIXTURES / "python" / "handler.py", "handler.py")
+    t0 = time.monotonic()
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="handler.handler",
+        Role=ROLE,
+        Code={"ZipFile": buffer.getvalue()},
+        Timeout=10,
+    )
+    wait_active(lam, name)
+    response, first = invoke(lam, name, {"n": 1})
+    NUMBERS["python3.11 cold start: create-function -> first answer"] = (
+        f"{(time.monotonic() - t0) * 1000:.0f} ms"
+    )
+    check("FunctionError" not in response, f"python function failed: {first}")
+    check(first["event"] == {"n": 1}, f"event {first['event']!r}")
+    check(first["function_name"] == name, f"function name {first['function_name']!r}")
+    check(0 < first["remaining_ms"] <= 10_000, f"remaining time {first['remaining_ms']}")
+    check(first["execution_env"] == "AWS_Lambda_python3.11", f"env {first['execution_env']!r}")
+    check(first["endpoint"] == ENDPOINT, f"AWS_ENDPOINT_URL was {first['endpoint']!r}")
+    check(first["powertools"], "Powertools is not importable under LAMBDA_PROCESS_PYTHON")
+    response, failed = invoke(lam, name, {"fail": True})
+    check(response.get("FunctionError") == "Unhandled", f"no FunctionError: {response}")
+    check(
+        failed.get("errorType") == "ValueError"
+        and failed.get("errorMessage") == "failed on purpose",
+        f"error payload {failed!r}",
+    )
+    t = time.monotonic()
+    response, warm = invoke(lam, name, {"n": 2})
+    NUMBERS["python3.11 warm invoke"] = f"{(time.monotonic() - t) * 1000:.0f} ms"
+    check(warm["event"] == {"n": 2}, f"after the error: {warm!r}")
+    check(warm["pid"] == first["pid"], "a handler's exception restarted the runtime")
+
+
 def test_no_orphans_after_sigterm(localstack: subprocess.Popen) -> None:
     before = lambda_processes()
     check(len(before) >= 2, f"expected live bootstrap processes before shutdown, saw {before}")
@@ -485,6 +530,7 @@ def main() -> int:
         run("logs of sync and async invokes", test_logs_sync_and_async, lam)
         run("SQS event source mapping", test_sqs_event_source, lam)
         run("two concurrent environments", test_concurrent_environments, lam)
+        run("a python3.11 function", test_python_runtime, lam)
         run("no orphans after SIGTERM", test_no_orphans_after_sigterm, localstack)
     finally:
         stop_localstack(localstack, timeout=30)
