@@ -162,7 +162,7 @@ new-function: ## scaffold a pattern function on the router: make new-function NA
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, and its size; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots
+bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, and its size; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots; end to end through bus, rule, queue and consumer, the kit's ledger consumer vs the same consumer on Powertools as a Python Lambda (latency, events/s)
 	@mkdir -p build/bench && rm -f $(BENCH_RESULTS)
 	cargo build -q --release --workspace --bins
 	cargo bench -p eventkit
@@ -170,6 +170,7 @@ bench: localstack-up compat-venv ## cold start of each function's release bootst
 	for ms in 0 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-e2e --bin idempotency-bench; done
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin claimcheck-bench
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin snapshot-bench
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin e2e-bench
 	$(VENV)/bin/python tools/bench/summary.py $(BENCH_RESULTS) target/criterion docs/BENCHMARKS.md
 # Each bench binary appends its results here; summary.py makes the one table of them.
 bench: export BENCH_RESULTS := $(CURDIR)/build/bench/results.jsonl

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;
 
+use aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
 use aws_sdk_lambda::types::{Environment, FunctionCode, FunctionResponseType, State};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
@@ -37,8 +38,7 @@ impl FunctionCopy {
     /// Deploys a copy of the function named by the stack output `function_output`: its code
     /// (fetched from `GetFunction`'s code location), runtime, role and environment with `env`
     /// on top, a timeout of 20 s; and a queue (visibility timeout 24 s, `maxReceiveCount` 2)
-    /// with its DLQ, mapped to the copy with partial batch responses. Returns once the copy
-    /// is active.
+    /// with its DLQ, mapped to the copy by [`map_queue`]. Returns once the copy is active.
     pub async fn deploy(
         stack: &Stack,
         function_output: &str,
@@ -70,7 +70,7 @@ impl FunctionCopy {
             variables.insert((*k).to_owned(), (*v).to_owned());
         }
         let name = unique(&format!("{original}-copy"));
-        stack
+        let create = stack
             .lambda
             .create_function()
             .function_name(&name)
@@ -79,74 +79,21 @@ impl FunctionCopy {
             .set_handler(config.handler().map(str::to_owned))
             .set_architectures(Some(config.architectures().to_vec()))
             .set_memory_size(config.memory_size())
-            .timeout(TIMEOUT_SECONDS)
-            .environment(
-                Environment::builder()
-                    .set_variables(Some(variables))
-                    .build(),
-            )
-            .code(
-                FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
-                    .build(),
-            )
-            .send()
-            .await?;
-        wait_for(
-            &format!("{name} to become active"),
-            Duration::from_secs(60),
-            || async {
-                let c = stack
-                    .lambda
-                    .get_function_configuration()
-                    .function_name(&name)
-                    .send()
-                    .await?;
-                match c.state() {
-                    Some(State::Active) => Ok(Some(())),
-                    Some(State::Failed) => anyhow::bail!(
-                        "{name} failed to deploy: {}",
-                        c.state_reason().unwrap_or_default()
-                    ),
-                    _ => Ok(None),
-                }
-            },
-        )
-        .await?;
-
-        let (dlq_url, dlq_arn) =
-            create_queue(&stack.sqs, &unique("copy-dlq"), HashMap::new()).await?;
-        let redrive =
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES.to_string()});
-        let (queue_url, queue_arn) = create_queue(
+            .timeout(TIMEOUT_SECONDS);
+        create_function(&stack.lambda, create, variables, zip).await?;
+        let mapped = map_queue(
+            &stack.lambda,
             &stack.sqs,
-            &unique("copy"),
-            HashMap::from([
-                (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-                (
-                    QueueAttributeName::VisibilityTimeout,
-                    VISIBILITY_SECONDS.to_string(),
-                ),
-            ]),
+            &name,
+            VISIBILITY_SECONDS,
+            MAX_RECEIVES,
         )
         .await?;
-        let mapping = stack
-            .lambda
-            .create_event_source_mapping()
-            .event_source_arn(queue_arn)
-            .function_name(&name)
-            .batch_size(10)
-            .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-            .send()
-            .await?
-            .uuid()
-            .unwrap_or_default()
-            .to_owned();
         Ok(FunctionCopy {
             name,
-            queue_url,
-            dlq_url,
-            mapping,
+            queue_url: mapped.queue_url,
+            dlq_url: mapped.dlq_url,
+            mapping: mapped.mapping,
         })
     }
 
@@ -169,6 +116,112 @@ impl FunctionCopy {
         }
         Ok(())
     }
+}
+
+/// Sends `create` with the environment `variables` and the code `zip`, then waits until the
+/// function is active.
+pub async fn create_function(
+    lambda: &aws_sdk_lambda::Client,
+    create: CreateFunctionFluentBuilder,
+    variables: HashMap<String, String>,
+    zip: Vec<u8>,
+) -> anyhow::Result<()> {
+    let name = create.get_function_name().clone().unwrap_or_default();
+    create
+        .environment(
+            Environment::builder()
+                .set_variables(Some(variables))
+                .build(),
+        )
+        .code(
+            FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+                .build(),
+        )
+        .send()
+        .await?;
+    wait_active(lambda, &name).await
+}
+
+/// Waits until function `name` is active; the error says why it failed to deploy.
+pub async fn wait_active(lambda: &aws_sdk_lambda::Client, name: &str) -> anyhow::Result<()> {
+    wait_for(
+        &format!("{name} to become active"),
+        Duration::from_secs(60),
+        || async {
+            let c = lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await?;
+            match c.state() {
+                Some(State::Active) => Ok(Some(())),
+                Some(State::Failed) => anyhow::bail!(
+                    "{name} failed to deploy: {}",
+                    c.state_reason().unwrap_or_default()
+                ),
+                _ => Ok(None),
+            }
+        },
+    )
+    .await
+}
+
+/// A queue with its DLQ, mapped to a function.
+pub struct MappedQueue {
+    /// The queue.
+    pub queue_url: String,
+    /// Its ARN, for a rule's target.
+    pub queue_arn: String,
+    /// Its DLQ.
+    pub dlq_url: String,
+    /// The event source mapping's id.
+    pub mapping: String,
+}
+
+/// Creates a queue (`visibility_seconds`, moved to a new DLQ after `max_receives`) and
+/// maps it to `function` as the template maps the ledger queue: batches of 10, a 1 s
+/// window, partial batch responses.
+pub async fn map_queue(
+    lambda: &aws_sdk_lambda::Client,
+    sqs: &aws_sdk_sqs::Client,
+    function: &str,
+    visibility_seconds: u32,
+    max_receives: usize,
+) -> anyhow::Result<MappedQueue> {
+    let (dlq_url, dlq_arn) = create_queue(sqs, &unique("dlq"), HashMap::new()).await?;
+    let redrive =
+        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()});
+    let (queue_url, queue_arn) = create_queue(
+        sqs,
+        &unique("queue"),
+        HashMap::from([
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                visibility_seconds.to_string(),
+            ),
+        ]),
+    )
+    .await?;
+    let mapping = lambda
+        .create_event_source_mapping()
+        .event_source_arn(&queue_arn)
+        .function_name(function)
+        .batch_size(10)
+        .maximum_batching_window_in_seconds(1)
+        .function_response_types(FunctionResponseType::ReportBatchItemFailures)
+        .send()
+        .await?
+        .uuid()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(MappedQueue {
+        queue_url,
+        queue_arn,
+        dlq_url,
+        mapping,
+    })
 }
 
 /// The body at a (presigned) code location.

@@ -167,6 +167,31 @@ pub fn record_bench(results: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A whole-number setting from the environment, or `default` when unset.
+pub fn setting(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v}: expected a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The median (the upper one of an even count); NaN when there are no values.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The `p` quantile (0 to 1) of sorted durations; zero when there are none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 /// A file under build/tmp that is deleted when dropped (bodies handed to a Python peer).
 pub struct TempFile(std::path::PathBuf);
 

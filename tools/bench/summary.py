@@ -111,6 +111,25 @@ def rows(results: list[dict], criterion: Path) -> list[list[str]]:
                 f"{s['kit_ms'] / s['peer_ms']:.2f} / {r['kit_ms'] / r['peer_ms']:.2f}", "-", "-",
             ])
 
+    for e2e in by_bench.get("e2e", [])[-1:]:
+        kit, peer = e2e["kit"], e2e["powertools"]
+        out.append([
+            f"end to end, PutEvents to applied, {e2e['events']} events at {e2e['rate']}/s: p50 / p99",
+            f"{kit['p50_ms']:.0f} / {kit['p99_ms']:.0f} ms",
+            f"Powertools (Python Lambda) {peer['p50_ms']:.0f} / {peer['p99_ms']:.0f} ms",
+            f"{kit['p50_ms'] / peer['p50_ms']:.2f} / {kit['p99_ms'] / peer['p99_ms']:.2f}", "-", "-",
+        ])
+        out.append([
+            f"end to end, a burst of {e2e['events']} events: events/s until all applied",
+            f"{kit['events_per_s']:.1f}", f"Powertools (Python Lambda) {peer['events_per_s']:.1f}",
+            f"{kit['events_per_s'] / peer['events_per_s']:.2f}", "-", "-",
+        ])
+        out.append([
+            "end to end, Lambda duration (billed time) per event applied",
+            f"{kit['ms_per_event']:.2f} ms", f"Powertools (Python Lambda) {peer['ms_per_event']:.2f} ms",
+            f"{kit['ms_per_event'] / peer['ms_per_event']:.2f}", "-", "-",
+        ])
+
     kit = criterion_us(criterion, "sqs_eventbridge_envelope_path", "kit")
     floor = criterion_us(criterion, "sqs_eventbridge_envelope_path", "floor")
     if kit is not None and floor is not None:

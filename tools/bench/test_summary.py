@@ -28,6 +28,10 @@ RESULTS = [
         {"body": "1 MiB", "step": "recv", "kit_ms": 5, "kit_peak": 1.2, "peer_ms": 6, "peer_peak": 2.0},
         {"body": "10 MiB", "step": "recv", "kit_ms": 50, "kit_peak": 1.6, "peer_ms": 60, "peer_peak": 2.0},
         {"body": "10 MiB", "step": "send", "kit_ms": 40, "kit_peak": 0.0, "peer_ms": 80, "peer_peak": 1.0}]},
+    {"bench": "e2e", "events": 200, "rate": 8,
+     "kit": {"p50_ms": 500.0, "p99_ms": 900.0, "events_per_s": 9.0, "invocation_ms": 30.0, "ms_per_event": 4.0},
+     "powertools": {"p50_ms": 1000.0, "p99_ms": 3000.0, "events_per_s": 6.0, "invocation_ms": 300.0,
+                    "ms_per_event": 40.0}},
 ]
 
 
@@ -59,6 +63,11 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(peak[5], "no")
         self.assertEqual(t["claim check send + receive time, 10 MiB"][3], "0.50 / 0.83")
         self.assertEqual(t["consumer whole path CPU per batch of 10"][3:], ["1.3x", "1.3x", "yes"])
+        latency = t["end to end, PutEvents to applied, 200 events at 8/s: p50 / p99"]
+        self.assertEqual(latency[1:4], ["500 / 900 ms", "Powertools (Python Lambda) 1000 / 3000 ms", "0.50 / 0.30"])
+        self.assertEqual(t["end to end, a burst of 200 events: events/s until all applied"][3], "1.50")
+        billed = t["end to end, Lambda duration (billed time) per event applied"]
+        self.assertEqual(billed[1:4], ["4.00 ms", "Powertools (Python Lambda) 40.00 ms", "0.10"])
 
     def test_the_table_replaces_only_what_is_between_the_markers(self):
         doc = self.dir / "BENCHMARKS.md"

@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use eventkit::aws::s3::{client as s3_client, S3PayloadStore};
 use eventkit::claim_check::{ClaimCheck, Offload};
-use eventkit_e2e::{queue_and_bucket, require_localstack, run_python_peer, to_lambda_record};
+use eventkit_e2e::{
+    median, queue_and_bucket, require_localstack, run_python_peer, to_lambda_record,
+};
 
 /// Counts live heap bytes, their peak, and every byte allocated.
 struct Counting;
@@ -89,11 +91,6 @@ const SIZES: [(usize, &str); 3] = [
     (10 * 1024 * 1024, "10 MiB"),
 ];
 const ROUNDS: usize = 5;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -185,9 +182,9 @@ async fn main() -> anyhow::Result<()> {
     for (size, label, send, receive) in &rows {
         let python = &peer[size.to_string()];
         for (step, kit) in [("send", send), ("recv", receive)] {
-            let millis = median(kit.iter().map(|m| m.millis).collect());
+            let millis = median(&kit.iter().map(|m| m.millis).collect::<Vec<_>>());
             let peak = kit.iter().map(|m| m.peak).max().unwrap_or(0);
-            let allocated = median(kit.iter().map(|m| m.allocated as f64).collect());
+            let allocated = median(&kit.iter().map(|m| m.allocated as f64).collect::<Vec<_>>());
             let py_ms = python[format!("{step}_ms")].as_f64().unwrap_or(f64::NAN);
             let py_peak = python[format!("{step}_peak")].as_f64().unwrap_or(f64::NAN);
             let of = |bytes: f64| bytes / *size as f64;

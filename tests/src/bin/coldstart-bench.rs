@@ -16,6 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use eventkit_e2e::median;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -144,12 +145,6 @@ async fn start(target: &Target, listener: &TcpListener) -> anyhow::Result<f64> {
             String::from_utf8_lossy(&output.stderr).trim()
         ))),
     }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn deflated(binary: &Path) -> anyhow::Result<u64> {

@@ -15,7 +15,7 @@ use eventkit::aws::dynamodb::DynamoIdempotencyStore;
 use eventkit::batch::{process_envelopes, BatchOptions};
 use eventkit::idempotency::{Idempotency, IdempotencyConfig};
 use eventkit::Envelope;
-use eventkit_e2e::{create_table, require_localstack, run_python_peer};
+use eventkit_e2e::{create_table, median, require_localstack, run_python_peer};
 use serde_json::json;
 
 const ROUNDS: usize = 20;
@@ -80,11 +80,6 @@ fn stream() -> Vec<Vec<usize>> {
         out.push(ids);
     }
     out
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn epoch() -> f64 {
@@ -170,25 +165,27 @@ impl Series {
     /// Median ms per batch, and with the proxy's log calls per record and the median
     /// sequential round trips per batch.
     fn summary(&self, log: Option<&ProxyLog>) -> serde_json::Value {
-        let mut out = json!({"ms": median(self.millis.clone())});
+        let mut out = json!({"ms": median(&self.millis)});
         if let Some(log) = log {
             let counts: Vec<_> = self.windows.iter().map(|w| log.within(*w)).collect();
             let calls: usize = counts.iter().map(|c| c.0).sum();
             out["calls_per_record"] = json!(calls as f64 / self.records as f64);
-            out["sequential"] = json!(median(counts.iter().map(|c| c.1 as f64).collect()));
+            out["sequential"] = json!(median(
+                &counts.iter().map(|c| c.1 as f64).collect::<Vec<_>>()
+            ));
         }
         out
     }
 
     /// "median ms (calls per record, median sequential round trips per batch)".
     fn describe(&self, log: Option<&ProxyLog>) -> String {
-        let ms = median(self.millis.clone());
+        let ms = median(&self.millis);
         match log {
             None => format!("{ms:7.1} ms"),
             Some(log) => {
                 let counts: Vec<_> = self.windows.iter().map(|w| log.within(*w)).collect();
                 let calls: usize = counts.iter().map(|c| c.0).sum();
-                let chain = median(counts.iter().map(|c| c.1 as f64).collect());
+                let chain = median(&counts.iter().map(|c| c.1 as f64).collect::<Vec<_>>());
                 format!(
                     "{ms:7.1} ms ({:.1} calls/rec, {chain:.0} seq)",
                     calls as f64 / self.records as f64
@@ -321,12 +318,7 @@ async fn main() -> anyhow::Result<()> {
         let ratios: Vec<_> = series
             .iter()
             .zip(peer)
-            .map(|(kit, peer)| {
-                format!(
-                    "{:.2}",
-                    median(kit.millis.clone()) / median(peer.millis.clone())
-                )
-            })
+            .map(|(kit, peer)| format!("{:.2}", median(&kit.millis) / median(&peer.millis)))
             .collect();
         println!("{label:<36} / Powertools: {}", ratios.join(" / "));
     }

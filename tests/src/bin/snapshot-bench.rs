@@ -11,16 +11,11 @@ use aws_sdk_dynamodb::types::{
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::EventStore;
 use dynamo_es::DynamoEventRepository;
-use eventkit_e2e::{require_localstack, unique};
+use eventkit_e2e::{median, require_localstack, unique};
 use wallet::{upcasters, Wallet, WalletEvent};
 
 const LOADS: usize = 20;
 const SNAPSHOT_EVERY: usize = 10;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 async fn table(dynamodb: &aws_sdk_dynamodb::Client, range: Option<&str>) -> anyhow::Result<String> {
     let name = unique("bench-wallet");
@@ -77,7 +72,7 @@ async fn load_ms<ES: EventStore<Wallet>>(
             wallet.balance
         );
     }
-    Ok(median(times))
+    Ok(median(&times))
 }
 
 #[tokio::main]

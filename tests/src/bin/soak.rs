@@ -16,23 +16,7 @@ use std::time::{Duration, Instant};
 
 use eventkit::Envelope;
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
-
-fn setting(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v}: expected a whole number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
+use eventkit_e2e::{percentile, setting, unique, wait_for};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
