@@ -773,11 +773,8 @@ impl<S: Send + Sync + 'static> Router<S> {
                 Ok(to_json(self.handle_sqs(batch, remaining).await))
             }
             Source::DynamoDbStream => {
-                let batch: DynamoDbEvent = serde_json::from_value(event).map_err(|e| {
-                    RouteError::UnrecognisedEvent(format!(
-                        "a DynamoDB stream batch that does not parse: {e}"
-                    ))
-                })?;
+                let batch: DynamoDbEvent =
+                    serde_json::from_value(event).map_err(stream_batch_error)?;
                 Ok(to_json(self.handle_dynamodb_stream(batch, remaining).await))
             }
             Source::EventBridge => {
@@ -799,14 +796,29 @@ impl<S: Send + Sync + 'static> Router<S> {
     }
 
     /// [`Router::handle`] on the event's JSON text. An SQS batch, the common case, is read
-    /// straight into its records; any other event goes through a [`Value`] as in `handle`.
+    /// straight into its records, and a DynamoDB stream batch from the text too; any other
+    /// event goes through a [`Value`] as in `handle`.
     pub async fn handle_json(
         &self,
         text: &str,
         remaining: Option<Duration>,
     ) -> Result<Value, RouteError> {
-        if let Some(batch) = sqs_batch(text) {
-            return Ok(to_json(self.handle_sqs(batch, remaining).await));
+        // Any batch reads as an SQS one (its fields are optional); the first record's
+        // `eventSource` then tells which it is, by the rule `classify` applies.
+        if let Ok(batch) = serde_json::from_str::<SqsEvent>(text) {
+            let first = batch.records.first();
+            match batch_source(
+                first.and_then(|r| r.event_source.as_deref()),
+                first.is_none(),
+            ) {
+                Source::Sqs => return Ok(to_json(self.handle_sqs(batch, remaining).await)),
+                Source::DynamoDbStream => {
+                    let batch: DynamoDbEvent =
+                        serde_json::from_str(text).map_err(stream_batch_error)?;
+                    return Ok(to_json(self.handle_dynamodb_stream(batch, remaining).await));
+                }
+                _ => {}
+            }
         }
         let event: Value = serde_json::from_str(text).map_err(|e| {
             RouteError::UnrecognisedEvent(format!("an event that is not JSON: {e}"))
@@ -901,14 +913,20 @@ pub enum Source {
     Unknown(String),
 }
 
-/// `text` read as an SQS batch, when it is one ([`classify`]'s test: the first record's
-/// `eventSource` is `aws:sqs`, or there is none); `None` sends it the general way.
-fn sqs_batch(text: &str) -> Option<SqsEvent> {
-    let batch: SqsEvent = serde_json::from_str(text).ok()?;
-    match batch.records.first() {
-        None => Some(batch),
-        Some(r) if r.event_source.as_deref() == Some("aws:sqs") => Some(batch),
-        Some(_) => None,
+fn stream_batch_error(e: serde_json::Error) -> RouteError {
+    RouteError::UnrecognisedEvent(format!("a DynamoDB stream batch that does not parse: {e}"))
+}
+
+/// A batch's source, from its first record's `eventSource` (`None` when there is no first
+/// record or it names none) and whether the batch is empty.
+fn batch_source(first: Option<&str>, empty: bool) -> Source {
+    match first {
+        Some("aws:sqs") => Source::Sqs,
+        Some("aws:dynamodb") => Source::DynamoDbStream,
+        // An empty batch: nothing to do, answered as an SQS batch (no failures).
+        None if empty => Source::Sqs,
+        Some(other) => Source::Unknown(format!("a batch from `{other}`")),
+        None => Source::Unknown("a batch whose records name no eventSource".into()),
     }
 }
 
@@ -919,14 +937,7 @@ pub fn classify(event: &Value) -> Source {
             .first()
             .and_then(|r| r.get("eventSource").or_else(|| r.get("EventSource")))
             .and_then(Value::as_str);
-        return match source {
-            Some("aws:sqs") => Source::Sqs,
-            Some("aws:dynamodb") => Source::DynamoDbStream,
-            // An empty batch: nothing to do, answered as an SQS batch (no failures).
-            None if records.is_empty() => Source::Sqs,
-            Some(other) => Source::Unknown(format!("a batch from `{other}`")),
-            None => Source::Unknown("a batch whose records name no eventSource".into()),
-        };
+        return batch_source(source, records.is_empty());
     }
     if event.get("detail-type").is_some() && event.get("detail").is_some() {
         return Source::EventBridge;
@@ -1294,13 +1305,24 @@ mod tests {
             json!({"hello": 1}),
             json!({"Records": [{"eventSource": "aws:kinesis"}]}),
             json!({"Records": [{"eventSource": "aws:sqs", "body": 5}]}),
+            json!({"Records": [{"eventSource": "aws:dynamodb", "dynamodb": 5}]}),
+            json!({"Records": [{"EventSource": "aws:sns", "Sns": {}}]}),
         ];
+        // serde's reader adds where in the text it failed; a `Value` has no position.
+        let unplaced = |e: RouteError| {
+            let e = e.to_string();
+            let Some(at) = e.find(" at line ") else {
+                return e;
+            };
+            let end = e[at..].find(';').map_or(e.len(), |i| at + i);
+            format!("{}{}", &e[..at], &e[end..])
+        };
         for event in events {
             let as_text = router().handle_json(&event.to_string(), None).await;
             let as_value = router().handle(event.clone(), None).await;
             assert_eq!(
-                as_text.map_err(|e| e.to_string()),
-                as_value.map_err(|e| e.to_string()),
+                as_text.map_err(unplaced),
+                as_value.map_err(unplaced),
                 "{event}"
             );
         }
