@@ -118,6 +118,7 @@ build/compat-venv/.stamp: tools/compat/requirements.lock
 executor-test: compat-venv ## the Lambda process executor on its own LocalStack (port 4567)
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_group_kill.py
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_entrypoint.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_process_executor.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_stream_binaries.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
