@@ -64,9 +64,11 @@ def rows(results: list[dict], criterion: Path) -> list[list[str]]:
         # Several functions share a binary: count binaries once ("function (binary)").
         binaries = {re.sub(r".*\((.*)\)$", r"\1", f["label"]): f["bytes"] for f in fns}
         under = sum(1 for b in binaries.values() if b < 8e6)
+        # What the kit adds is measured against the floor that already holds the SDK.
         out.append([
             "deflated bootstrap size, x86_64", span([b / 1e6 for b in binaries.values()], "{:.1f}") + " MB",
-            f"echo {echo['bytes'] / 1e6:.1f} MB; echo + SDK {sdk['bytes'] / 1e6:.1f} MB", "",
+            f"echo {echo['bytes'] / 1e6:.1f} MB; echo + SDK {sdk['bytes'] / 1e6:.1f} MB",
+            span([b / sdk["bytes"] for b in binaries.values()], "{:.2f}") + "x echo + SDK",
             "< 8 MB", "yes" if under == len(binaries) else f"no: {under} of {len(binaries)} binaries under",
         ])
 

@@ -55,6 +55,7 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(t["the same"][3], "0.60-1.00x")
         # Two binaries, not three functions: one of them over 8 MB.
         self.assertEqual(t["deflated bootstrap size, x86_64"][5], "no: 1 of 2 binaries under")
+        self.assertEqual(t["deflated bootstrap size, x86_64"][3], "1.17-1.50x echo + SDK")
         idem = t["idempotent batch of 10 new records, 5 ms per request"]
         self.assertEqual(idem[3:], ["0.10 (10.0x less)", "5x less", "yes"])
         self.assertEqual(t["sequential DynamoDB round trips, batch of 10 new records"][3:], ["0.10", "<= 2", "yes"])
