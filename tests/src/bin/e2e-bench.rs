@@ -26,7 +26,7 @@ use eventkit::Envelope;
 use eventkit_e2e::function_copy::{create_function, map_queue, MappedQueue};
 use eventkit_e2e::stack::ENTRY_POSTED;
 use eventkit_e2e::{
-    create_table, localstack_config, median, percentile, queue_depth, record_bench, setting,
+    create_table, median, percentile, queue_depth, record_bench, require_localstack, setting,
     unique, wait_for, TempFile,
 };
 use futures::StreamExt;
@@ -472,7 +472,7 @@ async fn main() -> anyhow::Result<()> {
         bootstrap.display()
     );
 
-    let config = localstack_config().await;
+    let config = require_localstack().await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let events_client = aws_sdk_eventbridge::Client::new(&config);
     let bus = unique("e2e-bus");
