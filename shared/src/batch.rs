@@ -200,30 +200,19 @@ async fn read_record(
     record: SqsMessage,
     claim_check: Option<&ClaimCheck>,
 ) -> Result<(Envelope, Vec<crate::claim_check::S3Ref>), RecordError> {
-    let redeemed = match claim_check {
-        Some(cc) => cc
-            .redeem_sqs(&record)
-            .await
-            .map_err(RecordError::from_display)?,
-        None => crate::claim_check::SqsRedeemed {
-            body: record.body.unwrap_or_default(),
-            pointer: None,
-        },
+    let Some(cc) = claim_check else {
+        return read_plain(record);
     };
+    let redeemed = cc
+        .redeem_sqs(&record)
+        .await
+        .map_err(RecordError::from_display)?;
     let mut envelope =
         crate::unwrap::from_sqs_body(&redeemed.body).map_err(RecordError::from_display)?;
-    let data_pointer = match claim_check {
-        Some(cc) => cc
-            .redeem(&mut envelope)
-            .await
-            .map_err(RecordError::from_display)?,
-        None if envelope.dataref.is_some() => {
-            return Err(RecordError(
-                "envelope is claim-checked but no claim check is configured".into(),
-            ))
-        }
-        None => None,
-    };
+    let data_pointer = cc
+        .redeem(&mut envelope)
+        .await
+        .map_err(RecordError::from_display)?;
     Ok((
         envelope,
         [redeemed.pointer, data_pointer]
@@ -231,6 +220,20 @@ async fn read_record(
             .flatten()
             .collect(),
     ))
+}
+
+/// [`read_record`] without a claim check: nothing to fetch, so no future.
+fn read_plain(
+    record: SqsMessage,
+) -> Result<(Envelope, Vec<crate::claim_check::S3Ref>), RecordError> {
+    let body = record.body.unwrap_or_default();
+    let envelope = crate::unwrap::from_sqs_body(&body).map_err(RecordError::from_display)?;
+    if envelope.dataref.is_some() {
+        return Err(RecordError(
+            "envelope is claim-checked but no claim check is configured".into(),
+        ));
+    }
+    Ok((envelope, Vec::new()))
 }
 
 /// Runs the handler on one envelope, in its span, turning a panic into a failure.
@@ -323,30 +326,44 @@ where
     }
     let mut response = SqsBatchResponse::default();
     let concurrency = options.concurrency.max(1);
-    let read: Vec<(String, Option<String>, Result<_, RecordError>)> =
-        futures::stream::iter(event.records)
-            .map(|record| async move {
-                let id = message_id(&record);
-                let xray = xray_header(&record);
-                let span = tracing::info_span!("sqs_record", message_id = %id);
-                let result = read_record(record, claim_check)
-                    .instrument(span.clone())
-                    .await;
-                if let Err(e) = &result {
-                    let _enter = span.enter();
-                    tracing::error!(error = %e, "record cannot be read; returned to the queue");
-                }
-                (id, xray, result)
+    let read: Vec<(String, Option<String>, Result<_, RecordError>)> = match claim_check {
+        // Reading is parsing alone: done in place, without a future per record.
+        None => event
+            .records
+            .into_iter()
+            .map(|record| {
+                (
+                    message_id(&record),
+                    xray_header(&record),
+                    read_plain(record),
+                )
             })
-            .buffered(concurrency)
-            .collect()
-            .await;
+            .collect(),
+        Some(_) => {
+            futures::stream::iter(event.records)
+                .map(|record| async move {
+                    let id = message_id(&record);
+                    let xray = xray_header(&record);
+                    let span = tracing::info_span!("sqs_record", message_id = %id);
+                    let result = read_record(record, claim_check).instrument(span).await;
+                    (id, xray, result)
+                })
+                .buffered(concurrency)
+                .collect()
+                .await
+        }
+    };
     // Groups in first-seen order; a record without a key is a group of its own.
     let mut groups: Vec<Vec<Readable>> = Vec::new();
     let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (id, xray, result) in read {
         match result {
-            Err(_) => response.add_failure(id),
+            Err(e) => {
+                tracing::info_span!("sqs_record", message_id = %id).in_scope(
+                    || tracing::error!(error = %e, "record cannot be read; returned to the queue"),
+                );
+                response.add_failure(id)
+            }
             Ok((envelope, pointers)) => {
                 let key = envelope
                     .partition_key

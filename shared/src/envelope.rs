@@ -284,7 +284,7 @@ fn format_time(t: &DateTime<Utc>) -> String {
 /// Everything optional, so a missing attribute becomes a typed error instead of a serde message.
 /// Read by hand, not derived: with `serde(flatten)` extensions a repeated attribute kept its
 /// first copy, where a parsed `Value` and Python's `json` keep the last.
-struct RawEnvelope<T> {
+pub(crate) struct RawEnvelope<T> {
     specversion: Option<String>,
     id: Option<String>,
     source: Option<String>,

@@ -602,12 +602,29 @@ impl<S: Send + Sync + 'static> Router<S> {
         envelope: Envelope,
         remaining: Option<Duration>,
     ) -> Result<Value, RouteError> {
+        match &route.idempotency {
+            None => {
+                fault::of(&envelope)
+                    .around((route.call)(self.state.clone(), envelope, None))
+                    .await
+            }
+            // Boxed: the idempotent run's state (the store's SDK calls) is kilobytes, and
+            // every record's future, idempotent or not, would otherwise be as large.
+            Some((key, idempotency)) => {
+                Box::pin(self.call_idempotent(route, key, idempotency, envelope, remaining)).await
+            }
+        }
+    }
+
+    async fn call_idempotent(
+        &self,
+        route: &Route<S>,
+        key: &KeySource,
+        idempotency: &SharedIdempotency,
+        envelope: Envelope,
+        remaining: Option<Duration>,
+    ) -> Result<Value, RouteError> {
         let state = self.state.clone();
-        let Some((key, idempotency)) = &route.idempotency else {
-            return fault::of(&envelope)
-                .around((route.call)(state, envelope, None))
-                .await;
-        };
         let call = route.call.clone();
         // The fault hook (debug builds) runs inside the idempotent run: after the claim.
         let outcome = match key {

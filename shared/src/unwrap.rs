@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::envelope::{Envelope, EnvelopeError, SPEC_VERSION};
+use crate::envelope::{Envelope, EnvelopeError, RawEnvelope, SPEC_VERSION};
 
 /// Reads an envelope from an EventBridge event whose `detail` is a kit envelope.
 pub fn from_eventbridge(event: &EventBridgeEvent<Value>) -> Result<Envelope, EnvelopeError> {
@@ -42,6 +42,16 @@ pub fn wrap_foreign_eventbridge(
 /// The body must already be redeemed if it was claim-checked (see
 /// [`crate::claim_check::ClaimCheck::redeem_sqs`]).
 pub fn from_sqs_body(body: &str) -> Result<Envelope, EnvelopeError> {
+    // The common case in one pass: a bus event whose `detail` reads as an envelope.
+    match serde_json::from_str::<BusEnvelope>(body) {
+        Ok(BusEnvelope {
+            detail_type: true,
+            detail: Some(raw),
+        }) => return Envelope::try_from(raw),
+        Ok(_) => return Envelope::from_json(body),
+        // A `detail` that is no envelope: the reading below names what is wrong, as ever.
+        Err(_) => {}
+    }
     // The `detail` of an EventBridge event is found without building the event, and the
     // envelope is parsed from its text: one pass over the envelope, no `Value` in between.
     match serde_json::from_str::<BusEvent>(body) {
@@ -61,6 +71,21 @@ struct BusEvent<'a> {
     detail_type: bool,
     #[serde(borrow, default, deserialize_with = "raw")]
     detail: Option<&'a RawValue>,
+}
+
+/// [`BusEvent`] with its `detail` read as an envelope while the body is parsed.
+#[derive(serde::Deserialize)]
+struct BusEnvelope {
+    #[serde(rename = "detail-type", default, deserialize_with = "present")]
+    detail_type: bool,
+    #[serde(default, deserialize_with = "raw_envelope")]
+    detail: Option<RawEnvelope<Value>>,
+}
+
+fn raw_envelope<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<RawEnvelope<Value>>, D::Error> {
+    RawEnvelope::deserialize(d).map(Some)
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
