@@ -144,26 +144,8 @@ where
     let mut response = SqsBatchResponse::default();
     let records = event.records;
     if records.first().is_some_and(is_fifo) {
-        let mut failed_groups: Vec<Option<String>> = Vec::new();
-        let mut stopped = false;
-        for record in records {
-            let group = group_id(&record).map(str::to_owned);
-            let skip = match options.fifo_mode {
-                FifoMode::StopAtFirstFailure => stopped,
-                FifoMode::SkipFailedGroup => failed_groups.contains(&group),
-            };
-            if skip {
-                response.add_failure(message_id(&record));
-                continue;
-            }
-            let id = message_id(&record);
-            if run_one(record, &handler).await.is_err() {
-                response.add_failure(id);
-                stopped = true;
-                failed_groups.push(group);
-            }
-        }
-        return response;
+        let keys = |r: &SqsMessage| (message_id(r), group_id(r).map(str::to_owned));
+        return in_order(records, options.fifo_mode, keys, |r| run_one(r, &handler)).await;
     }
     let results: Vec<(String, Result<(), String>)> = futures::stream::iter(records)
         .map(|record| {
@@ -182,6 +164,149 @@ where
     response
 }
 
+/// A FIFO batch: records one at a time, in order; after a failure, every later record (or,
+/// with [`FifoMode::SkipFailedGroup`], every later record of its group) fails unrun.
+async fn in_order<R, Fut>(
+    records: Vec<R>,
+    mode: FifoMode,
+    keys: impl Fn(&R) -> (String, Option<String>),
+    run: impl Fn(R) -> Fut,
+) -> SqsBatchResponse
+where
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut response = SqsBatchResponse::default();
+    let mut failed_groups: Vec<Option<String>> = Vec::new();
+    let mut stopped = false;
+    for record in records {
+        let (id, group) = keys(&record);
+        let skip = match mode {
+            FifoMode::StopAtFirstFailure => stopped,
+            FifoMode::SkipFailedGroup => failed_groups.contains(&group),
+        };
+        if skip {
+            response.add_failure(id);
+            continue;
+        }
+        if run(record).await.is_err() {
+            response.add_failure(id);
+            stopped = true;
+            failed_groups.push(group);
+        }
+    }
+    response
+}
+
+/// What the envelope batch reads of an SQS message: its id, body and the attributes that
+/// steer it. Read from an invocation's text without the rest of the message (no maps of
+/// attributes, no fields nothing reads), or taken from an [`SqsMessage`].
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(from = "WireRecord")]
+pub(crate) struct QueueRecord {
+    id: String,
+    body: Option<String>,
+    /// The event source, which tells an SQS batch from another kind of `Records`.
+    pub(crate) event_source: Option<String>,
+    fifo: bool,
+    group: Option<String>,
+    /// The message's `AWSTraceHeader` (X-Ray), the trace parent when the envelope has none.
+    xray: Option<String>,
+    /// Received before (`ApproximateReceiveCount` above 1).
+    pub(crate) retried: bool,
+    /// Sent through the SQS Extended Client: the body is a pointer to S3.
+    offloaded: bool,
+}
+
+/// An SQS batch as [`process_queue`] reads it.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct QueueBatch {
+    #[serde(rename = "Records")]
+    pub(crate) records: Vec<QueueRecord>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireRecord {
+    #[serde(rename = "messageId")]
+    message_id: Option<String>,
+    body: Option<String>,
+    #[serde(rename = "eventSource")]
+    event_source: Option<String>,
+    #[serde(rename = "eventSourceARN")]
+    event_source_arn: Option<String>,
+    attributes: Option<WireAttributes>,
+    #[serde(rename = "messageAttributes")]
+    message_attributes: Option<WireMessageAttributes>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct WireAttributes {
+    #[serde(rename = "ApproximateReceiveCount")]
+    receive_count: Option<String>,
+    #[serde(rename = "MessageGroupId")]
+    group: Option<String>,
+    #[serde(rename = "AWSTraceHeader")]
+    xray: Option<String>,
+}
+
+// The names are `claim_check::SIZE_ATTRIBUTE` and `LEGACY_SIZE_ATTRIBUTE`.
+#[derive(Default, serde::Deserialize)]
+struct WireMessageAttributes {
+    #[serde(rename = "ExtendedPayloadSize")]
+    size: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "SQSLargePayloadSize")]
+    legacy_size: Option<serde::de::IgnoredAny>,
+}
+
+fn retried(receive_count: Option<&str>) -> bool {
+    receive_count
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n > 1)
+}
+
+impl From<WireRecord> for QueueRecord {
+    fn from(wire: WireRecord) -> Self {
+        let attributes = wire.attributes.unwrap_or_default();
+        let message_attributes = wire.message_attributes.unwrap_or_default();
+        QueueRecord {
+            id: wire.message_id.unwrap_or_default(),
+            body: wire.body,
+            event_source: wire.event_source,
+            fifo: wire
+                .event_source_arn
+                .is_some_and(|arn| arn.ends_with(".fifo")),
+            group: attributes.group,
+            xray: attributes.xray,
+            retried: retried(attributes.receive_count.as_deref()),
+            offloaded: message_attributes.size.is_some()
+                || message_attributes.legacy_size.is_some(),
+        }
+    }
+}
+
+impl From<SqsMessage> for QueueRecord {
+    fn from(mut message: SqsMessage) -> Self {
+        use crate::claim_check::{LEGACY_SIZE_ATTRIBUTE, SIZE_ATTRIBUTE};
+        QueueRecord {
+            fifo: is_fifo(&message),
+            retried: retried(
+                message
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .map(String::as_str),
+            ),
+            offloaded: message.message_attributes.contains_key(SIZE_ATTRIBUTE)
+                || message
+                    .message_attributes
+                    .contains_key(LEGACY_SIZE_ATTRIBUTE),
+            group: message.attributes.remove("MessageGroupId"),
+            xray: message.attributes.remove("AWSTraceHeader"),
+            id: message.message_id.unwrap_or_default(),
+            body: message.body,
+            event_source: message.event_source,
+        }
+    }
+}
+
 /// A record read into an envelope, with the claim-check objects it came from.
 struct Readable {
     id: String,
@@ -191,20 +316,17 @@ struct Readable {
     xray: Option<String>,
 }
 
-fn xray_header(record: &SqsMessage) -> Option<String> {
-    record.attributes.get("AWSTraceHeader").cloned()
-}
-
 /// Redeems (SQS Extended Client body, then `dataref`) and unwraps one record.
 async fn read_record(
-    record: SqsMessage,
+    body: Option<String>,
+    offloaded: bool,
     claim_check: Option<&ClaimCheck>,
 ) -> Result<(Envelope, Vec<crate::claim_check::S3Ref>), RecordError> {
     let Some(cc) = claim_check else {
-        return read_plain(record);
+        return read_plain(body);
     };
     let redeemed = cc
-        .redeem_sqs(&record)
+        .redeem_body(body.unwrap_or_default(), offloaded)
         .await
         .map_err(RecordError::from_display)?;
     let mut envelope =
@@ -224,9 +346,9 @@ async fn read_record(
 
 /// [`read_record`] without a claim check: nothing to fetch, so no future.
 fn read_plain(
-    record: SqsMessage,
+    body: Option<String>,
 ) -> Result<(Envelope, Vec<crate::claim_check::S3Ref>), RecordError> {
-    let body = record.body.unwrap_or_default();
+    let body = body.unwrap_or_default();
     let envelope = crate::unwrap::from_sqs_body(&body).map_err(RecordError::from_display)?;
     if envelope.dataref.is_some() {
         return Err(RecordError(
@@ -303,24 +425,45 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    let records = event.records.into_iter().map(QueueRecord::from).collect();
+    process_queue(records, options, claim_check, handler).await
+}
+
+/// Logs, in the record's span, why it cannot be read.
+fn log_unreadable(id: &str, e: &RecordError) {
+    tracing::info_span!("sqs_record", message_id = %id)
+        .in_scope(|| tracing::error!(error = %e, "record cannot be read; returned to the queue"));
+}
+
+/// [`process_envelopes`] on records as the batch reads them.
+pub(crate) async fn process_queue<F, Fut, E>(
+    records: Vec<QueueRecord>,
+    options: BatchOptions,
+    claim_check: Option<&ClaimCheck>,
+    handler: F,
+) -> SqsBatchResponse
+where
+    F: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let handler = &handler;
-    if event.records.first().is_some_and(is_fifo) {
-        return process_batch(event, options, move |record| async move {
-            let id = message_id(&record);
-            let xray = xray_header(&record);
-            let (envelope, pointers) = read_record(record, claim_check).await?;
-            run_envelope(
-                Readable {
-                    id,
-                    envelope,
-                    pointers,
-                    xray,
-                },
-                claim_check,
-                handler,
-            )
-            .await
-            .map_err(RecordError)
+    if records.first().is_some_and(|r| r.fifo) {
+        let keys = |r: &QueueRecord| (r.id.clone(), r.group.clone());
+        return in_order(records, options.fifo_mode, keys, |r| async move {
+            let (envelope, pointers) = read_record(r.body, r.offloaded, claim_check)
+                .await
+                .map_err(|e| {
+                    log_unreadable(&r.id, &e);
+                    e.0
+                })?;
+            let readable = Readable {
+                id: r.id,
+                envelope,
+                pointers,
+                xray: r.xray,
+            };
+            run_envelope(readable, claim_check, handler).await
         })
         .await;
     }
@@ -328,25 +471,18 @@ where
     let concurrency = options.concurrency.max(1);
     let read: Vec<(String, Option<String>, Result<_, RecordError>)> = match claim_check {
         // Reading is parsing alone: done in place, without a future per record.
-        None => event
-            .records
+        None => records
             .into_iter()
-            .map(|record| {
-                (
-                    message_id(&record),
-                    xray_header(&record),
-                    read_plain(record),
-                )
+            .map(|r| {
+                let result = read_plain(r.body);
+                (r.id, r.xray, result)
             })
             .collect(),
         Some(_) => {
-            futures::stream::iter(event.records)
-                .map(|record| async move {
-                    let id = message_id(&record);
-                    let xray = xray_header(&record);
-                    let span = tracing::info_span!("sqs_record", message_id = %id);
-                    let result = read_record(record, claim_check).instrument(span).await;
-                    (id, xray, result)
+            futures::stream::iter(records)
+                .map(|r| async move {
+                    let result = read_record(r.body, r.offloaded, claim_check).await;
+                    (r.id, r.xray, result)
                 })
                 .buffered(concurrency)
                 .collect()
@@ -359,9 +495,7 @@ where
     for (id, xray, result) in read {
         match result {
             Err(e) => {
-                tracing::info_span!("sqs_record", message_id = %id).in_scope(
-                    || tracing::error!(error = %e, "record cannot be read; returned to the queue"),
-                );
+                log_unreadable(&id, &e);
                 response.add_failure(id)
             }
             Ok((envelope, pointers)) => {
@@ -417,6 +551,49 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Mutex;
+
+    /// A record read from the invocation's text carries what the same record read as an
+    /// `SqsMessage` does: the two entry points steer a batch alike.
+    #[test]
+    fn a_record_reads_from_text_as_from_an_sqs_message() {
+        let records = json!({"Records": [
+            {"messageId": "m-1", "receiptHandle": "rh", "body": "{\"a\": 1}",
+             "attributes": {"ApproximateReceiveCount": "3", "MessageGroupId": "g-1",
+                 "AWSTraceHeader": "Root=1-5e1b4151-5ac6c58f5b5dbd6a6d8b1fa0;Parent=53995c3f42cd8ad8;Sampled=1",
+                 "SentTimestamp": "1764000000000"},
+             "messageAttributes": {"ExtendedPayloadSize": {"stringValue": "300000",
+                 "stringListValues": [], "binaryListValues": [], "dataType": "Number"}},
+             "md5OfBody": "0", "eventSource": "aws:sqs",
+             "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q.fifo", "awsRegion": "us-east-1"},
+            {"messageId": "m-2", "body": "b", "attributes": {"ApproximateReceiveCount": "1"},
+             "messageAttributes": {"SQSLargePayloadSize": {"stringValue": "1",
+                 "stringListValues": [], "binaryListValues": [], "dataType": "Number"}},
+             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q"},
+            {"messageId": "m-3", "attributes": null, "messageAttributes": null},
+            {}
+        ]});
+        let from_text: QueueBatch = serde_json::from_str(&records.to_string()).unwrap();
+        let from_message: SqsEvent = serde_json::from_value(records).unwrap();
+        let from_message: Vec<QueueRecord> = from_message
+            .records
+            .into_iter()
+            .map(QueueRecord::from)
+            .collect();
+        assert_eq!(
+            format!("{:?}", from_text.records),
+            format!("{from_message:?}")
+        );
+        let first = &from_text.records[0];
+        assert!(first.fifo && first.retried && first.offloaded);
+        assert_eq!(first.group.as_deref(), Some("g-1"));
+        assert!(first
+            .xray
+            .as_deref()
+            .is_some_and(|x| x.starts_with("Root=")));
+        let second = &from_text.records[1];
+        assert!(!second.fifo && !second.retried && second.offloaded);
+        assert!(!from_text.records[3].offloaded && from_text.records[3].id.is_empty());
+    }
 
     fn record(id: &str, body: &str, fifo_group: Option<&str>) -> SqsMessage {
         let mut r = SqsMessage::default();

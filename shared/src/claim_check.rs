@@ -363,11 +363,21 @@ impl ClaimCheck {
     /// Returns the original body of an SQS record, fetching it from S3 when the record
     /// carries an Extended Client size attribute (current or legacy).
     pub async fn redeem_sqs(&self, record: &SqsMessage) -> Result<SqsRedeemed, ClaimCheckError> {
-        let body = record.body.clone().unwrap_or_default();
         let offloaded = record.message_attributes.contains_key(SIZE_ATTRIBUTE)
             || record
                 .message_attributes
                 .contains_key(LEGACY_SIZE_ATTRIBUTE);
+        self.redeem_body(record.body.clone().unwrap_or_default(), offloaded)
+            .await
+    }
+
+    /// [`ClaimCheck::redeem_sqs`] on a message's body, `offloaded` when its attributes say
+    /// the Extended Client sent it.
+    pub(crate) async fn redeem_body(
+        &self,
+        body: String,
+        offloaded: bool,
+    ) -> Result<SqsRedeemed, ClaimCheckError> {
         if !offloaded {
             return Ok(SqsRedeemed {
                 body,

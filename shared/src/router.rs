@@ -67,7 +67,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::batch::{process_envelopes, BatchOptions};
+use crate::batch::{process_queue, BatchOptions, QueueBatch, QueueRecord};
 use crate::claim_check::{ClaimCheck, ClaimCheckError};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::idempotency::{
@@ -676,19 +676,20 @@ impl<S: Send + Sync + 'static> Router<S> {
         event: SqsEvent,
         remaining: Option<Duration>,
     ) -> SqsBatchResponse {
-        let size = event.records.len();
-        let retried = event
-            .records
-            .iter()
-            .filter(|r| {
-                r.attributes
-                    .get("ApproximateReceiveCount")
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .is_some_and(|n| n > 1)
-            })
-            .count();
-        let response = process_envelopes(
-            event,
+        let records = event.records.into_iter().map(QueueRecord::from).collect();
+        self.handle_queue(records, remaining).await
+    }
+
+    /// [`Router::handle_sqs`] on records as the batch reads them.
+    async fn handle_queue(
+        &self,
+        records: Vec<QueueRecord>,
+        remaining: Option<Duration>,
+    ) -> SqsBatchResponse {
+        let size = records.len();
+        let retried = records.iter().filter(|r| r.retried).count();
+        let response = process_queue(
+            records,
             self.batch,
             self.claim_check.as_ref(),
             |envelope| async move { self.dispatch(envelope, remaining).await.map(drop) },
@@ -784,10 +785,10 @@ impl<S: Send + Sync + 'static> Router<S> {
     ) -> Result<Value, RouteError> {
         match classify(&event) {
             Source::Sqs => {
-                let batch: SqsEvent = serde_json::from_value(event).map_err(|e| {
+                let batch: QueueBatch = serde_json::from_value(event).map_err(|e| {
                     RouteError::UnrecognisedEvent(format!("an SQS batch that does not parse: {e}"))
                 })?;
-                Ok(to_json(self.handle_sqs(batch, remaining).await))
+                Ok(to_json(self.handle_queue(batch.records, remaining).await))
             }
             Source::DynamoDbStream => {
                 let batch: DynamoDbEvent =
@@ -820,15 +821,17 @@ impl<S: Send + Sync + 'static> Router<S> {
         text: &str,
         remaining: Option<Duration>,
     ) -> Result<Value, RouteError> {
-        // Any batch reads as an SQS one (its fields are optional); the first record's
+        // Any batch reads as an SQS one (what it reads is optional); the first record's
         // `eventSource` then tells which it is, by the rule `classify` applies.
-        if let Ok(batch) = serde_json::from_str::<SqsEvent>(text) {
+        if let Ok(batch) = serde_json::from_str::<QueueBatch>(text) {
             let first = batch.records.first();
             match batch_source(
                 first.and_then(|r| r.event_source.as_deref()),
                 first.is_none(),
             ) {
-                Source::Sqs => return Ok(to_json(self.handle_sqs(batch, remaining).await)),
+                Source::Sqs => {
+                    return Ok(to_json(self.handle_queue(batch.records, remaining).await))
+                }
                 Source::DynamoDbStream => {
                     let batch: DynamoDbEvent =
                         serde_json::from_str(text).map_err(stream_batch_error)?;
