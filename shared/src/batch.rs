@@ -526,20 +526,27 @@ where
             }
         }
     }
-    let failures: Vec<Vec<String>> = futures::stream::iter(groups)
-        .map(|group| async move {
-            let mut failed = Vec::new();
-            for readable in group {
-                let id = readable.id.clone();
-                if run_envelope(readable, claim_check, handler).await.is_err() {
-                    failed.push(id);
-                }
+    let run_group = |group: Vec<Readable>| async move {
+        let mut failed = Vec::new();
+        for readable in group {
+            let id = readable.id.clone();
+            if run_envelope(readable, claim_check, handler).await.is_err() {
+                failed.push(id);
             }
-            failed
-        })
-        .buffered(concurrency)
-        .collect()
-        .await;
+        }
+        failed
+    };
+    // Every group at once when the limit allows: `join_all` places each group's future
+    // (kilobytes) once, where `buffered` moves it through its queue.
+    let failures: Vec<Vec<String>> = if groups.len() <= concurrency {
+        futures::future::join_all(groups.into_iter().map(run_group)).await
+    } else {
+        futures::stream::iter(groups)
+            .map(run_group)
+            .buffered(concurrency)
+            .collect()
+            .await
+    };
     for id in failures.into_iter().flatten() {
         response.add_failure(id);
     }

@@ -214,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
     for t in &targets {
         anyhow::ensure!(
             t.binary.exists(),
-            "{} is missing: build the release binaries first (`cargo build --release --workspace --bins`, as `make bench` does)",
+            "{} is missing: build the release binaries first (`make bench` does, or `cargo build --release --workspace --bins`)",
             t.binary.display()
         );
     }
