@@ -175,7 +175,7 @@ bench: localstack-up compat-venv ## cold start of each function's release bootst
 	$(VENV)/bin/python tools/bench/summary.py $(BENCH_RESULTS) target/criterion docs/BENCHMARKS.md
 # Each bench binary appends its results here; summary.py makes the one table of them.
 # The release binaries the benchmarks run: each function's (the package's name), the floors
-# and the bench programs. Not the CLI, demo or soak: 10-20 s of CPU each that nothing here runs.
+# and the bench programs. Not the CLI, demo or soak: 13-23 s of CPU each that nothing here runs.
 # `cargo bench` names workspace-hack beside eventkit (which does not depend on it, to stay
 # publishable) so the dependencies are built with the features the release build gave them,
 # not rebuilt (the SDK crates included, 3 minutes); criterion's warm-up and measurement
