@@ -176,8 +176,7 @@ async fn every_function_logs_valid_emf_under_its_pattern_and_each_pattern_has_a_
         checked += lines.len();
     }
     assert!(checked > 0, "no function of the stack emitted metrics");
-    let dashboards = stack
-        .cloudwatch
+    let dashboards = aws_sdk_cloudwatch::Client::new(&stack.config)
         .list_dashboards()
         .dashboard_name_prefix(format!("{stack_name}-"))
         .send()

@@ -15,8 +15,7 @@ use eventkit_e2e::{unique, wait_for};
 const ALARM: &str = "OrderReplayRebuildDlq";
 
 async fn state(stack: &Stack, alarm: &str) -> anyhow::Result<Option<StateValue>> {
-    let found = stack
-        .cloudwatch
+    let found = aws_sdk_cloudwatch::Client::new(&stack.config)
         .describe_alarms()
         .alarm_names(alarm)
         .send()
@@ -60,8 +59,7 @@ async fn drain(stack: &Stack, url: &str) -> anyhow::Result<()> {
 async fn a_message_landing_in_a_dlq_sets_off_its_alarm() -> anyhow::Result<()> {
     let stack = Stack::load().await?;
     let stack_name = stack.name()?;
-    let alarms = stack
-        .cloudwatch
+    let alarms = aws_sdk_cloudwatch::Client::new(&stack.config)
         .describe_alarms()
         .alarm_name_prefix(format!("{stack_name}-{ALARM}"))
         .send()
