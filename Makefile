@@ -166,7 +166,7 @@ new-function: ## scaffold a pattern function on the router: make new-function NA
 bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, and its size; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots; end to end through bus, rule, queue and consumer, the kit's ledger consumer vs the same consumer on Powertools as a Python Lambda (latency, events/s)
 	@mkdir -p build/bench && rm -f $(BENCH_RESULTS)
 	cargo build -q --release --workspace $(addprefix --bin ,$(BENCH_BINS))
-	cargo bench -p eventkit -p workspace-hack --bench '*' -- --warm-up-time 1 --measurement-time 3
+	cargo bench -p eventkit -p workspace-hack --bench '*' -- --warm-up-time 0.5 --measurement-time 2
 	cargo run -q --release -p eventkit-e2e --bin coldstart-bench
 	for ms in 0 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-e2e --bin idempotency-bench; done
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin claimcheck-bench
@@ -179,7 +179,8 @@ bench: localstack-up compat-venv ## cold start of each function's release bootst
 # `cargo bench` names workspace-hack beside eventkit (which does not depend on it, to stay
 # publishable) so the dependencies are built with the features the release build gave them,
 # not rebuilt (the SDK crates included, 3 minutes); criterion's warm-up and measurement
-# are cut from 3 + 5 s to 1 + 3 s per case: 16 cases, a minute less, intervals still tight.
+# are cut from 3 + 5 s to 0.5 + 2 s per case: 16 cases, 1.5 minutes less, intervals still
+# within a few tenths of a percent (BENCHMARKS.md).
 BENCH_BINS := $(notdir $(patsubst %/,%,$(wildcard functions/*/))) echo-floor echo-sdk-floor \
 	init-steps coldstart-bench idempotency-bench claimcheck-bench snapshot-bench e2e-bench
 bench: export BENCH_RESULTS := $(CURDIR)/build/bench/results.jsonl
