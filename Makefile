@@ -167,11 +167,11 @@ bench: localstack-up compat-venv ## cold start of each function's release bootst
 	@mkdir -p build/bench && rm -f $(BENCH_RESULTS)
 	cargo build -q --release --workspace $(addprefix --bin ,$(BENCH_BINS))
 	cargo bench -p eventkit -p workspace-hack --bench '*' -- --warm-up-time 0.5 --measurement-time 2
-	cargo run -q --release -p eventkit-e2e --bin coldstart-bench
-	for ms in 0 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-e2e --bin idempotency-bench; done
-	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin claimcheck-bench
-	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin snapshot-bench
-	$(LOCAL_AWS) cargo run -q --release -p eventkit-e2e --bin e2e-bench
+	cargo run -q --release -p eventkit-bench --bin coldstart-bench
+	for ms in 0 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-bench --bin idempotency-bench; done
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin claimcheck-bench
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin snapshot-bench
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin e2e-bench
 	$(VENV)/bin/python tools/bench/summary.py $(BENCH_RESULTS) target/criterion docs/BENCHMARKS.md
 # Each bench binary appends its results here; summary.py makes the one table of them.
 # The release binaries the benchmarks run: each function's (the package's name), the floors

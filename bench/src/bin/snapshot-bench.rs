@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::EventStore;
 use dynamo_es::DynamoEventRepository;
-use eventkit_e2e::{median, require_localstack, unique};
+use eventkit_testkit::{median, require_localstack, unique};
 use wallet::{upcasters, Wallet, WalletEvent};
 
 const LOADS: usize = 20;

@@ -15,7 +15,7 @@ use eventkit::aws::dynamodb::DynamoIdempotencyStore;
 use eventkit::batch::{process_envelopes, BatchOptions};
 use eventkit::idempotency::{Idempotency, IdempotencyConfig};
 use eventkit::Envelope;
-use eventkit_e2e::{create_table, median, require_localstack, run_python_peer};
+use eventkit_testkit::{create_table, median, require_localstack, run_python_peer};
 use serde_json::json;
 
 /// Batches per cell, new and duplicate: 15 keeps `make bench` within 15 minutes (with 20 it
@@ -305,7 +305,7 @@ async fn main() -> anyhow::Result<()> {
             cells[0], cells[1], cells[2]
         );
     }
-    eventkit_e2e::record_bench(&json!({
+    eventkit_testkit::record_bench(&json!({
         "bench": "idempotency",
         "added_ms": std::env::var("BENCH_ADDED_LATENCY_MS").ok().and_then(|ms| ms.parse::<f64>().ok()),
         "rows": rows.iter().map(|(label, series)| json!({

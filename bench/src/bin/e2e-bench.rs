@@ -24,11 +24,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, Wri
 use aws_sdk_lambda::types::Runtime;
 use eventkit::aws::eventbridge::EventBridgePublisher;
 use eventkit::Envelope;
-use eventkit_e2e::function_copy::{create_function, map_queue, MappedQueue};
-use eventkit_e2e::stack::ENTRY_POSTED;
-use eventkit_e2e::{
-    create_table, median, percentile, queue_depth, record_bench, require_localstack, setting,
-    unique, wait_for, TempFile,
+use eventkit_contracts::ledger::ENTRY_POSTED;
+use eventkit_testkit::lambda::{create_function, map_queue, MappedQueue};
+use eventkit_testkit::{
+    create_table, endpoint, median, percentile, queue_depth, record_bench, require_localstack,
+    setting, unique, wait_for, TempFile,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -61,7 +61,10 @@ struct Bench {
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
     dynamodb: aws_sdk_dynamodb::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
+    /// The compat venv's Python (the Powertools consumer's, and boto3 for the logs) and the
+    /// repository's root.
+    python: std::path::PathBuf,
+    root: std::path::PathBuf,
     publisher: EventBridgePublisher,
     bus: String,
     ledger: String,
@@ -384,37 +387,40 @@ impl Bench {
     }
 
     /// The `Duration` of each of the function's invocations, from the `REPORT` lines in its
-    /// log group (what Lambda bills); waits until they account for `events`, ten at most
-    /// to an invocation.
+    /// log group (what Lambda bills), read by `tools/bench/report_durations.py`; waits until
+    /// they account for `events`, ten at most to an invocation.
     async fn invocations(&self, function: &str, events: usize) -> anyhow::Result<Vec<f64>> {
         let group = format!("/aws/lambda/{function}");
         wait_for(
             &format!("the REPORT lines of {function}"),
             Duration::from_secs(60),
             || async {
-                let mut durations = Vec::new();
-                let mut token = None;
-                loop {
-                    let out = self
-                        .logs
-                        .filter_log_events()
-                        .log_group_name(&group)
-                        .filter_pattern("REPORT")
-                        .set_next_token(token)
-                        .send()
-                        .await?;
-                    durations.extend(
-                        out.events()
-                            .iter()
-                            .filter_map(|e| e.message())
-                            .filter_map(|m| m.split("\tDuration: ").nth(1))
-                            .filter_map(|d| d.split(' ').next()?.parse::<f64>().ok()),
-                    );
-                    match out.next_token() {
-                        Some(t) if !out.events().is_empty() => token = Some(t.to_owned()),
-                        _ => break,
-                    }
-                }
+                let (python, script, group) = (
+                    self.python.clone(),
+                    self.root.join("tools/bench/report_durations.py"),
+                    group.clone(),
+                );
+                let out = tokio::task::spawn_blocking(move || {
+                    std::process::Command::new(&python)
+                        .arg(&script)
+                        .arg(&group)
+                        .env("AWS_ENDPOINT_URL", endpoint())
+                        .env("AWS_ACCESS_KEY_ID", "test")
+                        .env("AWS_SECRET_ACCESS_KEY", "test")
+                        .env("AWS_DEFAULT_REGION", "us-east-1")
+                        .output()
+                })
+                .await??;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "tools/bench/report_durations.py /aws/lambda/{function}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let printed: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+                let durations: Vec<f64> = printed["durations"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(|v| v.as_f64()).collect())
+                    .unwrap_or_default();
                 Ok((durations.len() * 10 >= events).then_some(durations))
             },
         )
@@ -481,7 +487,8 @@ async fn main() -> anyhow::Result<()> {
     let bench = Bench {
         lambda: aws_sdk_lambda::Client::new(&config),
         sqs: aws_sdk_sqs::Client::new(&config),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        python: python.clone(),
+        root: root.clone(),
         publisher: EventBridgePublisher::new(events_client.clone(), bus.clone()),
         events: events_client,
         ledger: create_table(&dynamodb, "pk").await?,

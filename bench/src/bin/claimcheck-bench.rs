@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use eventkit::aws::s3::{client as s3_client, S3PayloadStore};
 use eventkit::claim_check::{ClaimCheck, Offload};
-use eventkit_e2e::{
+use eventkit_testkit::{
     median, queue_and_bucket, require_localstack, run_python_peer, to_lambda_record,
 };
 
@@ -201,5 +201,5 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    eventkit_e2e::record_bench(&serde_json::json!({"bench": "claimcheck", "rows": results}))
+    eventkit_testkit::record_bench(&serde_json::json!({"bench": "claimcheck", "rows": results}))
 }

@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use eventkit_e2e::median;
+use eventkit_testkit::median;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -265,7 +265,7 @@ async fn main() -> anyhow::Result<()> {
             (size as f64 - floor_size as f64) / 1e6
         );
     }
-    eventkit_e2e::record_bench(&json!({
+    eventkit_testkit::record_bench(&json!({
         "bench": "coldstart", "starts": rounds, "echo": results[0], "sdk_echo": results[1],
         "functions": results[2..],
     }))?;
