@@ -175,12 +175,13 @@ bench: localstack-up compat-venv ## cold start of each function's release bootst
 	$(VENV)/bin/python tools/bench/summary.py $(BENCH_RESULTS) target/criterion docs/BENCHMARKS.md
 # Each bench binary appends its results here; summary.py makes the one table of them.
 # The release binaries the benchmarks run: each function's (the package's name), the floors
-# and the bench programs. Not the CLI, demo or soak: 13-23 s of CPU each that nothing here runs.
+# and the bench programs (package eventkit-bench, which depends on none of what only the
+# tests use). Not the CLI, demo or soak: 13-23 s of CPU each that nothing here runs.
 # `cargo bench` names workspace-hack beside eventkit (which does not depend on it, to stay
 # publishable) so the dependencies are built with the features the release build gave them,
 # not rebuilt (the SDK crates included, 3 minutes); criterion's warm-up and measurement
-# are cut from 3 + 5 s to 0.5 + 2 s per case: 16 cases, 1.5 minutes less, intervals still
-# within a few tenths of a percent (BENCHMARKS.md).
+# are cut from 3 + 5 s to 0.5 + 2 s per case: 16 cases, 1.5 minutes less, intervals mostly
+# within 1% (BENCHMARKS.md).
 BENCH_BINS := $(notdir $(patsubst %/,%,$(wildcard functions/*/))) echo-floor echo-sdk-floor \
 	init-steps coldstart-bench idempotency-bench claimcheck-bench snapshot-bench e2e-bench
 bench: export BENCH_RESULTS := $(CURDIR)/build/bench/results.jsonl
