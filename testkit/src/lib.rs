@@ -266,7 +266,21 @@ pub async fn create_table(
 /// Runs a Python peer script from `tests/compat/` in build/compat-venv against LocalStack
 /// and parses the one JSON line it prints.
 pub fn run_python_peer(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let mut lines = run_python_peer_lines(script, args)?;
+    run_python(&format!("tests/compat/{script}"), args)
+}
+
+/// Runs a Python peer script from `tests/compat/` and parses every JSON line it prints.
+pub fn run_python_peer_lines(
+    script: &str,
+    args: &[&str],
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    run_python_lines(&format!("tests/compat/{script}"), args)
+}
+
+/// Runs a Python script (its path from the repository's root) in build/compat-venv against
+/// LocalStack and parses the one JSON line it prints.
+pub fn run_python(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let mut lines = run_python_lines(script, args)?;
     anyhow::ensure!(
         lines.len() == 1,
         "{script} printed {} JSON lines, not one",
@@ -275,11 +289,9 @@ pub fn run_python_peer(script: &str, args: &[&str]) -> anyhow::Result<serde_json
     Ok(lines.remove(0))
 }
 
-/// Runs a Python peer script and parses every JSON line it prints.
-pub fn run_python_peer_lines(
-    script: &str,
-    args: &[&str],
-) -> anyhow::Result<Vec<serde_json::Value>> {
+/// Runs a Python script (its path from the repository's root) and parses every JSON line it
+/// prints.
+pub fn run_python_lines(script: &str, args: &[&str]) -> anyhow::Result<Vec<serde_json::Value>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join("build/compat-venv/bin/python");
     anyhow::ensure!(
@@ -288,7 +300,7 @@ pub fn run_python_peer_lines(
         python.display()
     );
     let out = std::process::Command::new(python)
-        .arg(root.join("tests/compat").join(script))
+        .arg(root.join(script))
         .args(args)
         .env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")

@@ -27,7 +27,7 @@ use eventkit::Envelope;
 use eventkit_contracts::ledger::ENTRY_POSTED;
 use eventkit_testkit::lambda::{create_function, map_queue, MappedQueue};
 use eventkit_testkit::{
-    create_table, endpoint, median, percentile, queue_depth, record_bench, require_localstack,
+    create_table, median, percentile, queue_depth, record_bench, require_localstack, run_python,
     setting, unique, wait_for, TempFile,
 };
 use futures::StreamExt;
@@ -61,10 +61,6 @@ struct Bench {
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
     dynamodb: aws_sdk_dynamodb::Client,
-    /// The compat venv's Python (the Powertools consumer's, and boto3 for the logs) and the
-    /// repository's root.
-    python: std::path::PathBuf,
-    root: std::path::PathBuf,
     publisher: EventBridgePublisher,
     bus: String,
     ledger: String,
@@ -395,28 +391,11 @@ impl Bench {
             &format!("the REPORT lines of {function}"),
             Duration::from_secs(60),
             || async {
-                let (python, script, group) = (
-                    self.python.clone(),
-                    self.root.join("tools/bench/report_durations.py"),
-                    group.clone(),
-                );
-                let out = tokio::task::spawn_blocking(move || {
-                    std::process::Command::new(&python)
-                        .arg(&script)
-                        .arg(&group)
-                        .env("AWS_ENDPOINT_URL", endpoint())
-                        .env("AWS_ACCESS_KEY_ID", "test")
-                        .env("AWS_SECRET_ACCESS_KEY", "test")
-                        .env("AWS_DEFAULT_REGION", "us-east-1")
-                        .output()
+                let args = group.clone();
+                let printed = tokio::task::spawn_blocking(move || {
+                    run_python("tools/bench/report_durations.py", &[&args])
                 })
                 .await??;
-                anyhow::ensure!(
-                    out.status.success(),
-                    "tools/bench/report_durations.py /aws/lambda/{function}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let printed: serde_json::Value = serde_json::from_slice(&out.stdout)?;
                 let durations: Vec<f64> = printed["durations"]
                     .as_array()
                     .map(|d| d.iter().filter_map(|v| v.as_f64()).collect())
@@ -487,8 +466,6 @@ async fn main() -> anyhow::Result<()> {
     let bench = Bench {
         lambda: aws_sdk_lambda::Client::new(&config),
         sqs: aws_sdk_sqs::Client::new(&config),
-        python: python.clone(),
-        root: root.clone(),
         publisher: EventBridgePublisher::new(events_client.clone(), bus.clone()),
         events: events_client,
         ledger: create_table(&dynamodb, "pk").await?,
