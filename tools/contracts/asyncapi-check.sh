@@ -5,12 +5,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 src="$root/tools/contracts"
 dir="$root/build/asyncapi"
-command -v node >/dev/null || { echo "asyncapi-check: node (Node.js 18+) is needed: install it (Debian: nodejs, npm)" >&2; exit 2; }
-if ! cmp -s "$src/package-lock.json" "$dir/package-lock.json" || [ ! -d "$dir/node_modules/@asyncapi/parser" ]; then
-    echo "asyncapi-check: installing @asyncapi/parser into build/asyncapi (npm ci)"
-    mkdir -p "$dir"
-    cp "$src/package.json" "$src/package-lock.json" "$dir/"
-    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-fi
+"$root/tools/dev/npm-ci.sh" asyncapi-check "$src" "$dir" node_modules/@asyncapi/parser
 cp "$src/validate.mjs" "$dir/"
 node "$dir/validate.mjs" "${1:-$root/docs/asyncapi.yaml}"
