@@ -85,10 +85,11 @@ build/sam-venv/.stamp: tools/deploy/sam-requirements.lock
 infra: ## assemble infra/template.yaml and the README catalogue from infra/base.yaml + infra/patterns/*.yaml
 	$(LOCALSTACK) install
 	$(VENV)/bin/python tools/infra/assemble.py
-infra-check:
+infra-check: ## template drift, security invariants, and the rules AWS applies at create time that LocalStack does not (tools/infra/aws_rules.py)
 	$(LOCALSTACK) install
-	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/bench/test_summary.py
+	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/infra/test_aws_rules.py tools/bench/test_summary.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
+	$(VENV)/bin/python tools/infra/aws_rules.py infra/template.yaml
 contracts: ## regenerate events/schemas/, docs/asyncapi.yaml and docs/CATALOGUE.md from the code and the template (refuses a breaking schema change)
 	$(LOCALSTACK) install
 	cargo run -q -p eventkit-contracts -- write events/schemas
