@@ -62,8 +62,8 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov sam-cli infra infra-check contracts contracts-check
-lint: fmt-check clippy doc infra-check contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift and security, AsyncAPI drift, cfn-lint, checkov, a publishable crate
+.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov sam-cli infra infra-check asl-check contracts contracts-check
+lint: fmt-check clippy doc infra-check asl-check contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift, security and AWS's create-time rules, state machines, AsyncAPI drift, cfn-lint, checkov, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
@@ -90,6 +90,9 @@ infra-check: ## template drift, security invariants, and the rules AWS applies a
 	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/infra/test_aws_rules.py tools/bench/test_summary.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
 	$(VENV)/bin/python tools/infra/aws_rules.py infra/template.yaml
+asl-check: ## every state machine definition through asl-validator (npm, from tools/infra/asl/package-lock.json into build/asl-validator)
+	$(LOCALSTACK) install
+	PYTHON=$(VENV)/bin/python tools/infra/asl/asl-check.sh
 contracts: ## regenerate events/schemas/, docs/asyncapi.yaml and docs/CATALOGUE.md from the code and the template (refuses a breaking schema change)
 	$(LOCALSTACK) install
 	cargo run -q -p eventkit-contracts -- write events/schemas
