@@ -87,7 +87,7 @@ infra: ## assemble infra/template.yaml and the README catalogue from infra/base.
 	$(VENV)/bin/python tools/infra/assemble.py
 infra-check: ## template drift, security invariants, and the rules AWS applies at create time that LocalStack does not (tools/infra/aws_rules.py)
 	$(LOCALSTACK) install
-	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/infra/test_aws_rules.py tools/bench/test_summary.py
+	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/infra/test_aws_rules.py tools/iam/test_audit.py tools/bench/test_summary.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
 	$(VENV)/bin/python tools/infra/aws_rules.py infra/template.yaml
 asl-check: ## every state machine definition through asl-validator (npm, from tools/infra/asl/package-lock.json into build/asl-validator)
@@ -128,10 +128,14 @@ executor-test: compat-venv ## the Lambda process executor on its own LocalStack 
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_emulator_costs.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_write_lock.py
-patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/)
+patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/); then the IAM audit of every call made
 	$(LOCAL_AWS) cargo test --workspace --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test --workspace --test dlq -- --ignored
 	$(LOCAL_AWS) cargo test --workspace --test contracts --test observability -- --ignored --nocapture
+	$(MAKE) --no-print-directory iam-audit
+.PHONY: iam-audit
+iam-audit: ## every AWS call the deployed functions, state machines and rules made since LocalStack started, judged against their roles' policies (moto's evaluator); fails on a denied call or an unjustified unused grant
+	$(VENV)/bin/python tools/iam/audit.py report --stack $(STACK) --endpoint $(ENDPOINT)
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
 	cargo test --workspace --test readme -- --ignored --nocapture
 

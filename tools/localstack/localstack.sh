@@ -304,6 +304,9 @@ host_up() {
     rm -rf "$STATE_DIR/tmp"
     mkdir -p "$fsroot" "$STATE_DIR/config" "$STATE_DIR/cache" "$STATE_DIR/tmp"
     : >"$LOG_FILE"
+    # The IAM audit judges the calls of this run of LocalStack only.
+    local iam_calls="${EVENTKIT_IAM_CALLS-$STATE_DIR/iam-calls.jsonl}"
+    [ -z "$iam_calls" ] || : >"$iam_calls"
     start="$(date +%s)"
     log "starting LocalStack (host mode) on 127.0.0.1:$PORT; log: $LOG_FILE"
     # Environment, all checked against localstack/config.py of 4.9.2:
@@ -332,6 +335,8 @@ host_up() {
     #   SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL=10: queue depths reach CloudWatch every 10 s
     #                         (default 60), so a DLQ alarm fires within about a minute and
     #                         a half of a message landing, as its 60 s period allows.
+    #   EVENTKIT_IAM_CALLS    where the plugin records each deployed principal's AWS calls
+    #                         for the least-privilege audit (tools/iam/audit.py); empty: none.
     (
         cd "$STATE_DIR"
         export GATEWAY_LISTEN="127.0.0.1:$PORT"
@@ -355,6 +360,7 @@ host_up() {
         export LAMBDA_PROCESS_PYTHON="${LAMBDA_PROCESS_PYTHON:-$BUILD/compat-venv/bin/python}"
         export LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC="${LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC:-1}"
         export SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL="${SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL:-10}"
+        export EVENTKIT_IAM_CALLS="${EVENTKIT_IAM_CALLS-$STATE_DIR/iam-calls.jsonl}"
         export "$(instance_marker)"
         # setsid: own session and process group. subreaper.py: orphaned descendants (e.g.
         # helpers a Lambda bootstrap detached) are re-parented to it, and it stops them all
