@@ -345,6 +345,17 @@ def long_polling(init):
     return patched
 
 
+def platform_sqs(queue_arn: str):
+    """An SQS client of the platform itself, not the poller's, which runs as the function's
+    role: on AWS the service returns a stopped mapping's messages with no permission of the
+    role (the IAM audit would rightly find none granted)."""
+    from localstack.aws.connect import connect_to
+    from localstack.utils.aws.arns import parse_arn
+
+    arn = parse_arn(queue_arn)
+    return connect_to(aws_access_key_id=arn["account"], region_name=arn["region"]).sqs
+
+
 def returned_when_stopped(handle_messages):
     """``SqsPoller.handle_messages`` that, once its mapping stopped polling (disabled,
     updated or deleted while a long poll waited), makes the messages visible again
@@ -358,10 +369,9 @@ def returned_when_stopped(handle_messages):
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
             for i, m in enumerate(messages)
         ]
+        sqs = platform_sqs(self.source_arn)
         for start in range(0, len(entries), 10):
-            self.source_client.change_message_visibility_batch(
-                QueueUrl=self.queue_url, Entries=entries[start : start + 10]
-            )
+            sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries[start : start + 10])
         LOG.debug("eventkit: %d message(s) returned to %s: its mapping stopped", len(entries), self.queue_url)
 
     patched.eventkit_patched = True
