@@ -21,6 +21,11 @@ RESOURCE_STAR_ONLY = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "cloudwatch:PutMetricData",
+    # Task tokens are not resources: the Service Authorization Reference lists no resource
+    # type for these, so a statement naming a state machine never matches them.
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",
