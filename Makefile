@@ -128,6 +128,7 @@ executor-test: compat-venv ## the Lambda process executor on its own LocalStack 
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_transaction_streams.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_emulator_costs.py
 	$(VENV)/bin/python tools/localstack/plugin/tests/test_write_lock.py
+	$(VENV)/bin/python tools/localstack/plugin/tests/test_patches.py
 patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, concurrently (tests/tests/patterns/); then the IAM audit of every call made
 	$(LOCAL_AWS) cargo test --workspace --test patterns -- --test-threads 16
 	$(LOCAL_AWS) cargo test --workspace --test dlq -- --ignored

@@ -66,6 +66,10 @@ class MotoDynamoDBStreamsProvider(DynamodbstreamsApi):
     @handler("GetRecords", expand=False)
     def get_records(self, context: RequestContext, request):
         response = call_moto(context)
+        from eventkit_localstack.patches import enabled
+
+        if not enabled("streams-binary"):
+            return response
         for record in response.get("Records") or []:
             change = record.get("dynamodb") or {}
             for image in ("Keys", "NewImage", "OldImage"):

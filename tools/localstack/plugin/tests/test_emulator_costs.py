@@ -21,15 +21,9 @@ from localstack.services.lambda_.event_source_mapping.pollers.poller import (  #
 )
 from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller  # noqa: E402
 
-from eventkit_localstack.patches import (  # noqa: E402
-    LONG_POLL_SECONDS,
-    _patch_sqs_long_poll,
-    describe_group,
-    _patch_logs_describe,
-    marking_poller,
-    described_groups,
-    parse_once,
-)
+from eventkit_localstack.patches.lambda_ import LONG_POLL_SECONDS, _patch_sqs_long_poll, marking_poller  # noqa: E402
+from eventkit_localstack.patches.logs import _patch_logs_describe, describe_group, described_groups  # noqa: E402
+from eventkit_localstack.patches.stepfunctions import parse_once  # noqa: E402
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
 DATA = {"order": {"id": "o-1", "items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}]}}
@@ -163,7 +157,7 @@ class SqsMappingsLongPoll(unittest.TestCase):
         made, source = poller(1, [message(i) for i in range(12)], processor)
         made.eventkit_stopped = True  # what EsmWorker.stop/delete now set
         platform = FakeSqs([])
-        with mock.patch("eventkit_localstack.patches.platform_sqs", return_value=platform) as chosen:
+        with mock.patch("eventkit_localstack.patches.lambda_.platform_sqs", return_value=platform) as chosen:
             made.poll_events()
         chosen.assert_called_with(QUEUE_ARN)
         self.assertEqual(processor.batches, [])

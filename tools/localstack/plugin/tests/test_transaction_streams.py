@@ -14,7 +14,7 @@ from moto.dynamodb.exceptions import TransactionCanceledException  # noqa: E402
 from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator  # noqa: E402
 
-from eventkit_localstack.patches import (  # noqa: E402
+from eventkit_localstack.patches.dynamodb import (  # noqa: E402
     SharedTables,
     item_level_rollback,
     keep_stream_shards,

@@ -10,7 +10,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 
-from eventkit_localstack import patches  # noqa: E402
+from eventkit_localstack.patches import dynamodb as patches  # noqa: E402
 from test_transaction_streams import ACCOUNT, REGION, table  # noqa: E402
 
 THREADS, ROUNDS = 8, 150
