@@ -288,11 +288,14 @@ def report(args):
             calls = [json.loads(line) for line in f if line.strip()]
     policies, seen = {}, defaultdict(set)   # role name -> documents; role -> {(action, resource)}
     counts = defaultdict(int)
-    denied, unmapped, foreign = [], [], 0
+    denied, unmapped, foreign, internal = [], [], 0, 0
     for call in calls:
         role = call["role"].rsplit("/", 1)[-1] if call.get("role") else None
         if role and role not in role_owner:
             foreign += 1  # a role of another stack or an earlier deploy
+            continue
+        if not role and call.get("caller") == call.get("signing_name"):
+            internal += 1  # a service calling itself (an archive's rule): no principal of ours
             continue
         who = role_owner.get(role) if role else f"{call['caller']} for {call['source_arn'].rsplit('/', 1)[-1]}"
         try:
@@ -338,7 +341,8 @@ def report(args):
 
     os.makedirs(OUT_DIR, exist_ok=True)
     lines = [f"# IAM audit of stack {args.stack}", "",
-             f"{len(calls)} calls recorded ({foreign} by roles outside the stack), "
+             f"{len(calls)} calls recorded ({foreign} by roles outside the stack, {internal} by a service "
+             "to itself), "
              f"{len(role_owner)} roles, {len(denied)} denied, {len(unmapped)} unmapped, "
              f"{len(unused)} unused grants unjustified, {len(justified)} justified.", "",
              "| principal | calls evaluated | distinct (action, resource) |", "|---|---|---|"]
