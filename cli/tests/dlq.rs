@@ -8,20 +8,26 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eventkit::Envelope;
+use eventkit_testkit::target::{on_aws, stack_config};
 use serde_json::json;
 
+/// Runs the CLI: against LocalStack, or with `EVENTKIT_TARGET=aws` (`make aws-test`) with
+/// the user's AWS settings and the stack `EVENTKIT_STACK` names.
 fn eventkit(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eventkit"))
-        .args(args)
-        .env(
-            "AWS_ENDPOINT_URL",
-            std::env::var("LOCALSTACK_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
-        )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("the eventkit binary runs");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_eventkit"));
+    command.args(args);
+    if !on_aws() {
+        command
+            .env(
+                "AWS_ENDPOINT_URL",
+                std::env::var("LOCALSTACK_ENDPOINT")
+                    .unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+            )
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+    }
+    let out = command.output().expect("the eventkit binary runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -48,11 +54,8 @@ fn until(args: &[&str], limit: Duration, done: impl Fn(&str) -> bool) -> String 
 }
 
 fn stack_output(key: &str) -> String {
-    let outputs = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../build/stack-outputs.env"
-    ))
-    .expect("a deployed stack: make deploy-local");
+    let outputs = std::fs::read_to_string(eventkit_testkit::stack_outputs_file())
+        .expect("a deployed stack: make deploy-local (on AWS: make aws-deploy)");
     outputs
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
@@ -76,6 +79,9 @@ fn a_dead_letter_is_listed_explained_counted_redriven_and_purged() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sqs = rt.block_on(async {
+        if on_aws() {
+            return aws_sdk_sqs::Client::new(&stack_config().await.unwrap());
+        }
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(
                 std::env::var("LOCALSTACK_ENDPOINT")

@@ -1,10 +1,12 @@
 //! What the end-to-end tests, the demo and the benchmarks share: SDK clients pointed at
-//! LocalStack, unique resource names, waiting on a condition with a deadline, queues and
-//! tables made for a run, the Python peers, and benchmark results. Apart from the tests'
-//! crate (`eventkit-e2e`) so that `make bench`'s release build of the bench programs
-//! compiles none of what only the tests use (the CLI, CloudWatch's SDKs).
+//! LocalStack (or, for the stack tests, at AWS: [`target`]), unique resource names, waiting
+//! on a condition with a deadline, queues and tables made for a run, the Python peers, and
+//! benchmark results. Apart from the tests' crate (`eventkit-e2e`) so that `make bench`'s
+//! release build of the bench programs compiles none of what only the tests use (the CLI,
+//! CloudWatch's SDKs).
 
 pub mod lambda;
+pub mod target;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,6 +35,16 @@ pub async fn localstack_config() -> aws_config::SdkConfig {
         ))
         .load()
         .await
+}
+
+/// Where the deploy script wrote the stack outputs: `STACK_OUTPUTS` (`make aws-test` names
+/// build/stack-outputs-<STACK>.env), else build/stack-outputs.env (`make deploy-local`'s).
+pub fn stack_outputs_file() -> std::path::PathBuf {
+    std::env::var_os("STACK_OUTPUTS")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/stack-outputs.env")
+        })
 }
 
 /// A resource name unique to this run.
@@ -278,7 +290,8 @@ pub fn run_python_peer_lines(
 }
 
 /// Runs a Python script (its path from the repository's root) in build/compat-venv against
-/// LocalStack and parses the one JSON line it prints.
+/// LocalStack (or, with `EVENTKIT_TARGET=aws`, the user's AWS settings) and parses the one
+/// JSON line it prints.
 pub fn run_python(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
     let mut lines = run_python_lines(script, args)?;
     anyhow::ensure!(
@@ -299,14 +312,23 @@ pub fn run_python_lines(script: &str, args: &[&str]) -> anyhow::Result<Vec<serde
         "{} is missing; run `make compat-venv`",
         python.display()
     );
-    let out = std::process::Command::new(python)
-        .arg(root.join(script))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()?;
+    let mut command = std::process::Command::new(python);
+    command.arg(root.join(script)).args(args);
+    // On AWS the peer inherits the user's settings, as the tests' own clients use them;
+    // boto3 reads the region from AWS_DEFAULT_REGION only, the Rust SDK AWS_REGION first.
+    if target::target() == target::Target::LocalStack {
+        command
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1");
+    } else if let (Err(_), Ok(region)) = (
+        std::env::var("AWS_DEFAULT_REGION"),
+        std::env::var("AWS_REGION"),
+    ) {
+        command.env("AWS_DEFAULT_REGION", region);
+    }
+    let out = command.output()?;
     anyhow::ensure!(
         out.status.success(),
         "{script} failed: {}",
@@ -322,12 +344,16 @@ pub fn run_python_lines(script: &str, args: &[&str]) -> anyhow::Result<Vec<serde
 }
 
 /// One HTTP call to the front door: (status, JSON body, or the text when it is not JSON).
+/// An `https://` URL (the API on AWS) goes through [`https_call`].
 pub async fn http(
     method: &str,
     url: &str,
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> anyhow::Result<(u16, Value)> {
+    if url.starts_with("https://") {
+        return https_call(method, url, body, headers).await;
+    }
     let (method, url, body) = (method.to_owned(), url.to_owned(), body.cloned());
     let headers: Vec<(String, String)> = headers
         .iter()
@@ -364,6 +390,49 @@ fn blocking_call(
     };
     let status = response.status();
     let text = response.into_string()?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+/// One HTTPS call, through the TLS stack the AWS SDK already builds on (hyper, rustls, the
+/// system's root certificates): ureq is built here without TLS, and its TLS feature would
+/// switch rustls to another crypto provider and rebuild the SDK.
+async fn https_call(
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, Value)> {
+    use http_body_util::{BodyExt, Full};
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())?
+        .https_only()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Full<bytes::Bytes>>(connector);
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let payload = match body {
+        Some(b) => {
+            request = request.header("content-type", "application/json");
+            Full::new(bytes::Bytes::from(b.to_string()))
+        }
+        None => Full::default(),
+    };
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.request(request.body(payload)?),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("{method} {url}: no answer within 30 s"))??;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok((
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),

@@ -1,5 +1,6 @@
-//! The deployed stack, as `tools/deploy/deploy-local.sh` left it: its outputs, and the
-//! operations the pipeline test and the demo perform on it through the AWS SDK only.
+//! The deployed stack, as `tools/deploy/deploy-local.sh` (or, on AWS, `make aws-deploy`)
+//! left it: its outputs, and the operations the pipeline test and the demo perform on it
+//! through the AWS SDK only.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,15 +11,21 @@ use eventkit::aws::eventbridge::EventBridgePublisher;
 use eventkit::Envelope;
 use serde_json::{json, Value};
 
-use crate::{endpoint, require_localstack, wait_for};
+use crate::target::{on_aws, stack_config};
+use crate::{endpoint, wait_for};
 
-/// Where the deploy script writes the stack outputs.
+/// Where the deploy script wrote the stack outputs (see [`crate::stack_outputs_file`]).
 pub fn outputs_file() -> std::path::PathBuf {
-    std::env::var_os("STACK_OUTPUTS")
-        .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/stack-outputs.env")
-        })
+    crate::stack_outputs_file()
+}
+
+/// The command that deploys the stack the tests read, quoted.
+fn deploy_command() -> &'static str {
+    if on_aws() {
+        "`make aws-deploy STACK=<name>` (docs/AWS.md)"
+    } else {
+        "`make deploy-local`"
+    }
 }
 
 /// Source and type the ledger rule routes.
@@ -40,25 +47,28 @@ pub struct Stack {
     pub sfn: aws_sdk_sfn::Client,
     /// Lambda.
     pub lambda: aws_sdk_lambda::Client,
-    /// S3 (path-style).
+    /// S3 (path-style under an endpoint override, as on LocalStack; virtual-host on AWS).
     pub s3: aws_sdk_s3::Client,
     /// CloudWatch Logs.
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// The LocalStack config the clients share, for a test's client of another service
-    /// (CloudWatch's: a crate the bench programs, built from this library, do without).
+    /// The config the clients share (LocalStack's, or on AWS the default chain's), for a
+    /// test's client of another service (CloudWatch's: a crate the bench programs, built
+    /// from this library, do without).
     pub config: aws_config::SdkConfig,
     /// Publisher to the stack's bus.
     pub publisher: EventBridgePublisher,
 }
 
 impl Stack {
-    /// Reads the outputs file and builds clients for LocalStack.
+    /// Reads the outputs file and builds clients for the target (LocalStack, or AWS with
+    /// `EVENTKIT_TARGET=aws`).
     pub async fn load() -> anyhow::Result<Stack> {
         let path = outputs_file();
         let text = std::fs::read_to_string(&path).map_err(|e| {
             anyhow::anyhow!(
-                "cannot read {}: {e}; deploy first with `make deploy-local`",
-                path.display()
+                "cannot read {}: {e}; deploy first with {}",
+                path.display(),
+                deploy_command()
             )
         })?;
         let outputs: HashMap<String, String> = text
@@ -66,7 +76,7 @@ impl Stack {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
             .collect();
-        let config = require_localstack().await?;
+        let config = stack_config().await?;
         let events = aws_sdk_eventbridge::Client::new(&config);
         let mut stack = Stack {
             publisher: EventBridgePublisher::new(events.clone(), "unset"),
@@ -88,8 +98,9 @@ impl Stack {
     pub fn output(&self, key: &str) -> anyhow::Result<String> {
         self.outputs.get(key).cloned().ok_or_else(|| {
             anyhow::anyhow!(
-                "stack output {key} missing from {}; redeploy with `make deploy-local`",
-                outputs_file().display()
+                "stack output {key} missing from {}; redeploy with {}",
+                outputs_file().display(),
+                deploy_command()
             )
         })
     }
@@ -492,8 +503,20 @@ impl Stack {
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 
-    /// The front door's base URL on LocalStack (path-style: no DNS needed).
+    /// The front door's base URL: on LocalStack path-style (no DNS needed); on AWS the
+    /// stack's `ApiUrl`, unless `AWS_ENDPOINT_URL` sends every client to an emulator, whose
+    /// API is then reached the same path-style way through that endpoint.
     pub fn api_base(&self) -> anyhow::Result<String> {
+        if on_aws() {
+            return Ok(match std::env::var("AWS_ENDPOINT_URL") {
+                Ok(emulator) if !emulator.is_empty() => format!(
+                    "{}/_aws/execute-api/{}/Prod",
+                    emulator.trim_end_matches('/'),
+                    self.output("ApiId")?
+                ),
+                _ => self.output("ApiUrl")?.trim_end_matches('/').to_owned(),
+            });
+        }
         Ok(format!(
             "{}/_aws/execute-api/{}/Prod",
             endpoint(),

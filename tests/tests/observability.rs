@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_lambda::operation::RequestId;
 use eventkit::emf::{self, spec};
 use eventkit_e2e::stack::Stack;
+use eventkit_e2e::target::{on_aws, report_skip};
 use eventkit_e2e::wait_for;
 use serde_json::{json, Value};
 
@@ -144,6 +145,19 @@ async fn every_function_logs_valid_emf_under_its_pattern_and_each_pattern_has_a_
         let Some(pattern) = vars.get("EVENTKIT_PATTERN") else {
             continue;
         };
+        // An AWS account holds other functions than this stack's; of its own, the replay
+        // rebuild runs only in the part of bus_fanout that skips on AWS.
+        if on_aws() && !name.starts_with(&format!("{stack_name}-")) {
+            continue;
+        }
+        if on_aws() && name == format!("{stack_name}-customer-totals-rebuild") {
+            report_skip(
+                "every_function_logs_valid_emf_under_its_pattern_and_each_pattern_has_a_dashboard",
+                &format!("{name}: only replayed events reach it, and the replay skips on AWS"),
+            );
+            patterns.insert(pattern.clone());
+            continue;
+        }
         patterns.insert(pattern.clone());
         let group = format!("/aws/lambda/{name}");
         let lines = wait_for(

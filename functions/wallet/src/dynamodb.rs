@@ -208,7 +208,8 @@ pub async fn stored_events(
     }
 }
 
-/// Creates an empty summary table (`pk` the wallet), e.g. to rebuild into.
+/// Creates an empty summary table (`pk` the wallet), e.g. to rebuild into; returns once it
+/// is `ACTIVE` (on AWS a new table takes seconds to accept writes; an emulator's at once).
 pub async fn create_summary_table(client: &Client, name: &str) -> Result<(), StoreError> {
     let build = |e| StoreError::new("create_summary_table", e);
     client
@@ -232,5 +233,10 @@ pub async fn create_summary_table(client: &Client, name: &str) -> Result<(), Sto
         .send()
         .await
         .map_err(|e| StoreError::new("create_summary_table", e))?;
+    aws_sdk_dynamodb::client::Waiters::wait_until_table_exists(client)
+        .table_name(name)
+        .wait(std::time::Duration::from_secs(300))
+        .await
+        .map_err(|e| StoreError::new("create_summary_table: wait until active", e))?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use aws_sdk_eventbridge::types::ReplayDestination;
 use eventkit::Envelope;
 use eventkit_contracts::orders::{OrderKind, ORDER_CANCELLED, SOURCE};
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
+use eventkit_e2e::{skip_on_aws, unique, wait_for};
 use serde_json::{json, Value};
 
 use crate::{order_id, order_placed};
@@ -139,6 +139,11 @@ async fn one_event_reaches_a_queue_a_function_and_a_state_machine_and_a_replay_b
         assert_eq!(output["allocated"], json!(data["kind"] == "physical"));
     }
 
+    // The fan-out is proved; the replay below is not for AWS.
+    skip_on_aws!(
+        "the archive replay (the fan-out before it ran): events reach an archive with a \
+         delay, and AWS recommends replaying no sooner than 10 minutes after them"
+    );
     // Replay the window from the archive. The rebuild rule sees only replayed events and
     // builds the totals from history; the live consumers get the replay too and absorb it.
     let replay = unique("replay");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_cloudwatch::types::StateValue;
 use eventkit_e2e::stack::Stack;
-use eventkit_e2e::{unique, wait_for};
+use eventkit_e2e::{skip_on_aws, unique, wait_for};
 
 /// The alarm's logical id, as far as every CloudFormation keeps it in the generated name
 /// (LocalStack cuts it to 24 characters: `<stack>-OrderReplayRebuildDlqAla-<suffix>`).
@@ -57,6 +57,11 @@ async fn drain(stack: &Stack, url: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_message_landing_in_a_dlq_sets_off_its_alarm() -> anyhow::Result<()> {
+    skip_on_aws!(
+        "SQS publishes a queue's metrics to CloudWatch only while the queue is active (an API \
+         call within six hours), and this DLQ is idle until the test: the alarm can fire well \
+         after the test's 150 s deadline. docs/AWS.md says how to watch it fire by hand"
+    );
     let stack = Stack::load().await?;
     let stack_name = stack.name()?;
     let alarms = aws_sdk_cloudwatch::Client::new(&stack.config)
