@@ -161,6 +161,33 @@ invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer
 	$(LOCAL_AWS) $(VENV)/bin/aws --endpoint-url $(ENDPOINT) lambda invoke --function-name $(STACK)-$(FN) \
 	  --payload fileb://$(EVENT) --log-type Tail build/invoke-$(FN).json \
 	  --query LogResult --output text | base64 -d; echo; cat build/invoke-$(FN).json; echo
+# ---- an AWS account (docs/AWS.md) -------------------------------------------------------
+# Credentials and region come from your usual AWS settings (AWS_PROFILE, SSO, environment),
+# never from here; the stack is always named: no AWS target falls back to STACK's default.
+.PHONY: aws-deploy aws-outputs aws-test aws-destroy
+AWS_GOALS := aws-deploy aws-outputs aws-test aws-destroy
+ifneq ($(filter $(AWS_GOALS),$(MAKECMDGOALS)),)
+ifeq ($(origin STACK),file)
+$(error STACK is not set: name the AWS stack, e.g. make $(firstword $(filter $(AWS_GOALS),$(MAKECMDGOALS))) STACK=eventkit-dev (docs/AWS.md))
+endif
+endif
+AWS_PYTHON := build/sam-venv/bin/python
+AWS_OUTPUTS = build/stack-outputs-$(STACK).env
+# What the pattern suite's deadlines assume (deploy-local's values); aws-test checks the stack.
+AWS_TEST_PARAMETERS ?= $(LOCAL_PARAMETERS)
+AWS_TARGET = EVENTKIT_TARGET=aws STACK=$(STACK) EVENTKIT_STACK=$(STACK) STACK_OUTPUTS=$(CURDIR)/$(AWS_OUTPUTS)
+aws-deploy: sam-cli ## sam build + sam deploy to your AWS account, outputs to build/stack-outputs-<STACK>.env: make aws-deploy STACK=<name> [PARAMETERS="K=V ..."] [DRY_RUN=1] [BUCKET=<s3 bucket>]
+	tools/deploy/install-tools.sh
+	STACK="$(STACK)" PARAMETERS="$(PARAMETERS)" DRY_RUN="$(DRY_RUN)" BUCKET="$(BUCKET)" REGION="$(REGION)" PYTHON=$(AWS_PYTHON) tools/deploy/aws.sh deploy
+aws-outputs: sam-cli ## write a deployed stack's outputs to build/stack-outputs-<STACK>.env: make aws-outputs STACK=<name>
+	$(AWS_PYTHON) tools/deploy/aws-stack.py outputs --stack "$(STACK)" --out $(AWS_OUTPUTS)
+aws-test: sam-cli compat-venv ## the pattern suite on an AWS stack deployed with the suite's parameters (AWS_TEST_PARAMETERS): make aws-test STACK=<name>; what cannot run there says SKIPPED on AWS and why
+	$(AWS_PYTHON) tools/deploy/aws-stack.py outputs --stack "$(STACK)" --out $(AWS_OUTPUTS) --expect-parameters "$(AWS_TEST_PARAMETERS)"
+	$(AWS_TARGET) cargo test --workspace --test patterns -- --test-threads 16
+	$(AWS_TARGET) cargo test --workspace --test dlq -- --ignored
+	$(AWS_TARGET) cargo test --workspace --test contracts --test observability -- --ignored --nocapture
+aws-destroy: sam-cli ## delete an AWS stack, its bucket's objects and any log group a late invocation recreated: make aws-destroy STACK=<name>
+	STACK="$(STACK)" REGION="$(REGION)" PYTHON=$(AWS_PYTHON) tools/deploy/aws.sh destroy
 # ---- the developer's loop ---------------------------------------------------------------
 .PHONY: watch local-invoke new-function
 watch: ## run one function on the host, rebuilt on change, with its deployed settings: make watch FN=p2p-consumer [DEPLOYED=<name>]

@@ -382,3 +382,72 @@ fn the_loop_refuses_bad_input_with_a_one_line_fix() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("say which function"), "{err}");
 }
+
+/// `make <target> ARGS` planned with `make -n` (nothing runs), as a user's shell would call
+/// it: none of the calling make's variables leak in. Its exit code, stdout and stderr.
+fn make_plan(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("make")
+        .arg("-n")
+        .args(args)
+        .current_dir(root())
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("STACK")
+        .output()
+        .expect("make");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_aws_targets_want_a_named_stack_and_plan_nothing_local() {
+    for target in ["aws-deploy", "aws-test", "aws-destroy", "aws-outputs"] {
+        let (code, _, err) = make_plan(&[target]);
+        assert_ne!(code, 0, "{target} ran without STACK");
+        assert!(
+            err.contains("STACK is not set") && err.contains(&format!("make {target} STACK=")),
+            "{target}: {err}"
+        );
+    }
+    let (code, plan, err) = make_plan(&["aws-test", "STACK=t"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        plan.contains("EVENTKIT_TARGET=aws")
+            && plan.contains("STACK_OUTPUTS=")
+            && plan.contains("build/stack-outputs-t.env"),
+        "{plan}"
+    );
+    for local in [
+        "LOCALSTACK_ENDPOINT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_ENDPOINT_URL",
+        ":4566",
+    ] {
+        assert!(!plan.contains(local), "aws-test plans `{local}`:\n{plan}");
+    }
+    let (code, plan, err) = make_plan(&["aws-deploy", "STACK=t", "DRY_RUN=1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        plan.contains("STACK=\"t\"") && plan.contains("DRY_RUN=\"1\"") && !plan.contains(":4566"),
+        "{plan}"
+    );
+    // The script itself refuses an empty or malformed name before any AWS call.
+    for (stack, says) in [
+        ("", "STACK is not set"),
+        ("my stack", "a stack name here is"),
+    ] {
+        let out = Command::new("bash")
+            .arg(root().join("tools/deploy/aws.sh"))
+            .arg("deploy")
+            .env("STACK", stack)
+            .output()
+            .expect("bash");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
