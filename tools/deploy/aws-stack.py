@@ -9,6 +9,11 @@ region, and `AWS_ENDPOINT_URL` when set): what `make aws-deploy`, `aws-test` and
       writes the stack's outputs as sorted KEY=VALUE lines (the format of
       build/stack-outputs.env); with --expect-parameters, first fails unless the stack was
       deployed with those parameter values
+  aws-stack.py status --stack NAME
+      the stack's status, or NONE when it does not exist
+  aws-stack.py delete-stack --stack NAME
+      deletes the stack through CloudFormation and waits; for a stack `sam delete` cannot
+      read (REVIEW_IN_PROGRESS: only the change set of a DRY_RUN, nothing created)
   aws-stack.py empty-buckets --stack NAME
       deletes every object (and object version) in the stack's S3 buckets, which
       CloudFormation cannot delete while they hold anything
@@ -84,6 +89,22 @@ def outputs(args):
     print(f"aws-stack: {len(lines)} outputs of {args.stack} ({s.region_name}) written to {args.out}", file=sys.stderr)
 
 
+def status(args):
+    try:
+        print(session().client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["StackStatus"])
+    except botocore.exceptions.ClientError as e:
+        if "does not exist" not in str(e):
+            raise
+        print("NONE")
+
+
+def delete_stack(args):
+    cfn = session().client("cloudformation")
+    cfn.delete_stack(StackName=args.stack)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=args.stack, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    print(f"aws-stack: deleted stack {args.stack}", file=sys.stderr)
+
+
 def stack_resources(s, stack, kind):
     """Physical ids of the stack's resources of `kind`; none when the stack does not exist."""
     cfn = s.client("cloudformation")
@@ -144,6 +165,8 @@ def main():
     p.add_argument("--stack", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--expect-parameters", default="")
+    for name in ("status", "delete-stack"):
+        sub.add_parser(name).add_argument("--stack", required=True)
     p = sub.add_parser("empty-buckets")
     p.add_argument("--stack", required=True)
     p = sub.add_parser("function-names")
@@ -157,6 +180,10 @@ def main():
             print(session().region_name)
         elif args.command == "outputs":
             outputs(args)
+        elif args.command == "status":
+            status(args)
+        elif args.command == "delete-stack":
+            delete_stack(args)
         elif args.command == "empty-buckets":
             empty_buckets(args)
         elif args.command == "function-names":

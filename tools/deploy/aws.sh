@@ -113,6 +113,21 @@ deploy() {
 }
 
 destroy() {
+    local status
+    status="$("$PYTHON" tools/deploy/aws-stack.py status --stack "$STACK")" || die "could not read stack $STACK (see above)"
+    case "$status" in
+        NONE)
+            log "stack $STACK does not exist in $REGION: nothing to delete"
+            rm -f "$OUTPUTS_FILE"
+            return ;;
+        REVIEW_IN_PROGRESS)
+            # Only a DRY_RUN's change set: nothing was created, and sam delete cannot read a
+            # template the stack does not have yet.
+            log "stack $STACK holds only a change set (REVIEW_IN_PROGRESS); deleting it"
+            "$PYTHON" tools/deploy/aws-stack.py delete-stack --stack "$STACK" || die "could not delete stack $STACK (see above)"
+            rm -rf "$WORK"
+            return ;;
+    esac
     local names
     names="$("$PYTHON" tools/deploy/aws-stack.py function-names --stack "$STACK")" \
         || die "could not read the functions of $STACK (see above)"
