@@ -139,6 +139,13 @@ patterns-test: deploy-local compat-venv ## every pattern on the deployed stack, 
 	$(LOCAL_AWS) cargo test --workspace --test dlq -- --ignored
 	$(LOCAL_AWS) cargo test --workspace --test contracts --test observability -- --ignored --nocapture
 	$(MAKE) --no-print-directory iam-audit
+.PHONY: patches-off
+patches-off: ## the pattern suite on a LocalStack without the project's fixes (EVENTKIT_PATCHES=none; not in make test): which tests need which fix, as infra/README.md tabulates
+	$(LOCALSTACK) down
+	EVENTKIT_PATCHES=$${EVENTKIT_PATCHES:-none} $(MAKE) --no-print-directory deploy-local
+	$(LOCAL_AWS) cargo test --workspace --no-fail-fast --test patterns -- --test-threads 16 || true
+	$(LOCAL_AWS) cargo test --workspace --no-fail-fast --test dlq --test contracts --test observability -- --ignored || true
+	$(LOCALSTACK) down
 .PHONY: iam-audit
 iam-audit: ## every AWS call the deployed functions, state machines and rules made since LocalStack started, judged against their roles' policies (moto's evaluator); fails on a denied call or an unjustified unused grant
 	$(VENV)/bin/python tools/iam/audit.py report --stack $(STACK) --endpoint $(ENDPOINT)
