@@ -38,7 +38,7 @@ pub async fn localstack_config() -> aws_config::SdkConfig {
 }
 
 /// Where the deploy script wrote the stack outputs: `STACK_OUTPUTS` (`make aws-test` names
-/// build/stack-outputs-<STACK>.env), else build/stack-outputs.env (`make deploy-local`'s).
+/// `build/stack-outputs-<STACK>.env`), else `build/stack-outputs.env` (`make deploy-local`'s).
 pub fn stack_outputs_file() -> std::path::PathBuf {
     std::env::var_os("STACK_OUTPUTS")
         .map(Into::into)
@@ -344,7 +344,7 @@ pub fn run_python_lines(script: &str, args: &[&str]) -> anyhow::Result<Vec<serde
 }
 
 /// One HTTP call to the front door: (status, JSON body, or the text when it is not JSON).
-/// An `https://` URL (the API on AWS) goes through [`https_call`].
+/// An `https://` URL (the API on AWS) goes through hyper and rustls instead of ureq.
 pub async fn http(
     method: &str,
     url: &str,
