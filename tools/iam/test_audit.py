@@ -83,6 +83,15 @@ class Justifications(unittest.TestCase):
         self.assertIsNone(audit.logical_id(self.names, "*"))
 
 
+class Sources(unittest.TestCase):
+    def test_a_rule_is_named_by_its_name_and_an_api_by_its_id(self):
+        self.assertEqual(audit.source_name(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/eventkit-bus/eventkit-LedgerRule-1a"),
+                         "eventkit-LedgerRule-1a")
+        self.assertEqual(audit.source_name(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/ledger"), "ledger")
+        self.assertEqual(audit.source_name(f"arn:aws:execute-api:{REGION}:{ACCOUNT}:vuo8bqvcp5/Prod/POST/orders/{{id}}"),
+                         "vuo8bqvcp5")
+
+
 class Verdicts(unittest.TestCase):
     table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ledger"
 
