@@ -194,6 +194,10 @@ def main():
         die("no AWS credentials found", "set AWS_PROFILE (aws sso login / aws configure), or the AWS_ACCESS_KEY_ID pair")
     except botocore.exceptions.ClientError as e:
         die(str(e))
+    except botocore.exceptions.EndpointConnectionError as e:
+        die(str(e), "check the network (and AWS_ENDPOINT_URL, if set)")
+    except botocore.exceptions.BotoCoreError as e:
+        die(f"{type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":
