@@ -119,8 +119,8 @@ unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalSta
 	cargo nextest run --workspace --no-fail-fast \
 	    -E 'not package(eventkit-e2e) or binary_id(eventkit-e2e::tidy) or binary_id(eventkit-e2e::readme)'
 	cargo test --workspace --doc
-e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge; Powertools peer; duplicates at volume
-	$(LOCAL_AWS) cargo test --workspace --test library --test compat --test reliability
+e2e-test: localstack-up compat-venv ## the library against LocalStack's real SQS, S3, DynamoDB, EventBridge; the wallet's event store past one Query page; Powertools peer; duplicates at volume
+	$(LOCAL_AWS) cargo test --workspace --test library --test event_store --test compat --test reliability
 compat-venv: build/compat-venv/.stamp ## Powertools for AWS Lambda (Python), the idempotency peer, from its lock
 build/compat-venv/.stamp: tools/compat/requirements.lock
 	$(call uv-venv,build/compat-venv,$<)

@@ -22,19 +22,38 @@ use crate::commands::{EventSourced, RecentCauses};
 use crate::views::StatementStore;
 use crate::{stored_event, upcasters, Wallet, META_CAUSATION};
 
-/// The framework over the event table (`dynamo-es` layout), reading through the upcasters.
-pub type WalletCqrs = CqrsFramework<Wallet, PersistedEventStore<DynamoEventRepository, Wallet>>;
+/// The event store over the event table (`dynamo-es` layout), reading through the upcasters.
+pub type WalletStore = PersistedEventStore<DynamoEventRepository, Wallet>;
 
-/// The command side over `events`, with a snapshot of each wallet in `snapshots` every
-/// `snapshot_every` events (0: none, every load replays the whole history).
-pub fn cqrs(client: Client, events: &str, snapshots: &str, snapshot_every: usize) -> WalletCqrs {
+/// The framework over the event table (`dynamo-es` layout), reading through the upcasters.
+pub type WalletCqrs = CqrsFramework<Wallet, WalletStore>;
+
+/// The event store over `events`, with a snapshot of each wallet in `snapshots` every
+/// `snapshot_every` events (0: none, every load replays the whole history). A load reads
+/// every page of the wallet's events with consistent reads (`dynamo-es` as patched in
+/// `vendor/dynamo-es`).
+pub fn event_store(
+    client: Client,
+    events: &str,
+    snapshots: &str,
+    snapshot_every: usize,
+) -> WalletStore {
     let repo = DynamoEventRepository::new(client).with_tables(events, snapshots);
     let store = if snapshot_every == 0 {
         PersistedEventStore::new_event_store(repo)
     } else {
         PersistedEventStore::new_snapshot_store(repo, snapshot_every)
     };
-    CqrsFramework::new(store.with_upcasters(upcasters()), vec![], ())
+    store.with_upcasters(upcasters())
+}
+
+/// The command side over [`event_store`].
+pub fn cqrs(client: Client, events: &str, snapshots: &str, snapshot_every: usize) -> WalletCqrs {
+    CqrsFramework::new(
+        event_store(client, events, snapshots, snapshot_every),
+        vec![],
+        (),
+    )
 }
 
 /// The command side with its guard against running a command twice: the framework and a
@@ -44,7 +63,7 @@ pub fn commands(
     events: &str,
     snapshots: &str,
     snapshot_every: usize,
-) -> EventSourced<PersistedEventStore<DynamoEventRepository, Wallet>, DynamoHistory> {
+) -> EventSourced<WalletStore, DynamoHistory> {
     EventSourced {
         cqrs: cqrs(client.clone(), events, snapshots, snapshot_every),
         history: DynamoHistory {
