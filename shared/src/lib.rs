@@ -43,6 +43,7 @@ pub mod otel;
 pub mod outbox;
 pub mod publish;
 pub mod router;
+pub mod stream;
 pub mod unwrap;
 
 pub use envelope::{Envelope, EnvelopeError};

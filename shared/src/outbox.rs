@@ -10,12 +10,15 @@
 //! shard the same way, with a logged reason, until it is fixed or the event source
 //! mapping's retry limit sends it to the on-failure destination.
 
+use std::time::Duration;
+
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use crate::envelope::Envelope;
 use crate::publish::Publisher;
-use crate::router::{outbox_envelope, RouteError, StreamExtractor};
+use crate::router::RouteError;
+use crate::stream::{Deadline, Read, StreamReader};
 
 /// Days an outbox item is kept after it was written (the table's TTL attribute).
 pub const OUTBOX_RETENTION_DAYS: i64 = 7;
@@ -26,21 +29,21 @@ const BATCH: usize = 10;
 /// Publishes the envelopes found on an outbox table's stream.
 pub struct Relay<P> {
     publisher: P,
-    extractor: StreamExtractor,
+    reader: StreamReader,
 }
 
 impl<P: Publisher> Relay<P> {
-    /// A relay publishing with `publisher`, reading outbox items ([`outbox_envelope`]).
+    /// A relay publishing with `publisher`, reading outbox items ([`StreamReader::outbox`]).
     pub fn new(publisher: P) -> Self {
         Relay {
             publisher,
-            extractor: std::sync::Arc::new(outbox_envelope),
+            reader: StreamReader::outbox(),
         }
     }
 
-    /// Reads envelopes with another extractor (an event store's items, say).
-    pub fn with_extractor(mut self, extractor: StreamExtractor) -> Self {
-        self.extractor = extractor;
+    /// Reads envelopes with another reader (an event store's items, say).
+    pub fn with_reader(mut self, reader: StreamReader) -> Self {
+        self.reader = reader;
         self
     }
 
@@ -49,26 +52,46 @@ impl<P: Publisher> Relay<P> {
         &self.publisher
     }
 
-    /// Publishes a stream batch in order; reports the first record not published.
+    /// Publishes a stream batch in order, with no deadline; reports the first record not
+    /// published.
     pub async fn handle(&self, event: DynamoDbEvent) -> DynamoDbEventResponse {
+        self.handle_within(event, None).await
+    }
+
+    /// Publishes a stream batch in order within `remaining` (the invocation's time left):
+    /// before the deadline ([`Deadline`]) it stops and reports the first record it did
+    /// not publish, so the stream retries from there and nothing already sent goes out
+    /// again. Also reports the first record not published or not readable.
+    pub async fn handle_within(
+        &self,
+        event: DynamoDbEvent,
+        remaining: Option<Duration>,
+    ) -> DynamoDbEventResponse {
+        let mut deadline = Deadline::new(remaining);
         // (sequence number, envelope) in stream order, up to the first unreadable record.
         let mut pending: Vec<(Option<String>, Envelope)> = Vec::new();
         let mut unreadable: Option<(Option<String>, RouteError)> = None;
         let mut relayed = 0;
         crate::emf::batch(event.records.len(), 0);
         for record in &event.records {
-            match (self.extractor)(record) {
-                None => {}
-                Some(Ok(envelope)) => {
+            match self.reader.read(record) {
+                Read::Skipped(_) => {}
+                Read::Envelope(Ok(envelope)) => {
                     pending.push((record.change.sequence_number.clone(), envelope))
                 }
-                Some(Err(e)) => {
+                Read::Envelope(Err(e)) => {
                     unreadable = Some((record.change.sequence_number.clone(), e));
                     break;
                 }
             }
         }
-        for chunk in pending.chunks(BATCH) {
+        for (sent, chunk) in pending.chunks(BATCH).enumerate() {
+            if !deadline.allows_another() {
+                let left = pending.len() - sent * BATCH;
+                tracing::warn!(left, first = %chunk[0].1.id, "outbox relay: stopping before the function's deadline; the stream retries from the first record not sent");
+                crate::emf::records(relayed, left as u64);
+                return failure(chunk[0].0.clone());
+            }
             // One send span per envelope, continuing the writer's trace; the envelope goes
             // out stamped with it, so consumers are its children.
             let (envelopes, spans): (Vec<Envelope>, Vec<_>) = chunk
@@ -80,7 +103,21 @@ impl<P: Publisher> Relay<P> {
                     (e, cx)
                 })
                 .unzip();
-            if let Err(e) = self.publisher.publish(&envelopes).await {
+            let Some(published) = deadline.step(self.publisher.publish(&envelopes)).await else {
+                // Cut off at the deadline: the bus may have taken it; sent again, the
+                // same ids are absorbed by idempotent consumers. One call that does not fit
+                // the whole invocation will not fit the retry either: an error, to alarm on.
+                tracing::error!(first = %chunk[0].1.id, entries = chunk.len(), "outbox relay: one PutEvents outlasted the invocation and was cut off; it may have been published and will be sent again; raise the relay's timeout or find why the bus is slow");
+                for cx in &spans {
+                    crate::otel::finish(
+                        cx,
+                        Some(&"cut off at the deadline" as &dyn std::fmt::Display),
+                    );
+                }
+                crate::emf::records(relayed, (pending.len() - sent * BATCH) as u64);
+                return failure(chunk[0].0.clone());
+            };
+            if let Err(e) = published {
                 let failed = e.failed_ids(&envelopes);
                 for (envelope, cx) in envelopes.iter().zip(&spans) {
                     let refused = failed.contains(&envelope.id.as_str());
@@ -127,7 +164,8 @@ impl<P: Publisher + 'static> Relay<P> {
             move |event: lambda_runtime::LambdaEvent<DynamoDbEvent>| {
                 let relay = relay.clone();
                 async move {
-                    let response = relay.handle(event.payload).await;
+                    let remaining = crate::router::remaining_time(event.context.deadline);
+                    let response = relay.handle_within(event.payload, remaining).await;
                     crate::emf::flush_invocation(&event.context.request_id);
                     Ok::<_, lambda_runtime::Error>(response)
                 }
@@ -236,5 +274,100 @@ mod tests {
         let response = relay.handle(event).await;
         assert_eq!(failed(&response), vec!["2"]);
         assert_eq!(publisher.published().len(), 1, "only what came before it");
+    }
+
+    /// A bus that takes `delay` per PutEvents call.
+    struct SlowBus {
+        inner: MemoryPublisher,
+        delay: std::time::Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl Publisher for SlowBus {
+        async fn publish(&self, events: &[Envelope]) -> Result<(), crate::publish::PublishError> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.publish(events).await
+        }
+    }
+
+    fn slow(delay_ms: u64) -> Arc<SlowBus> {
+        Arc::new(SlowBus {
+            inner: MemoryPublisher::default(),
+            delay: std::time::Duration::from_millis(delay_ms),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_bus_stops_the_batch_before_the_deadline_and_nothing_is_sent_twice() {
+        // 50 records, 5 PutEvents of 1.5 s each, 6 s left: 3 fit before the reserve.
+        let bus = slow(1_500);
+        let relay = Relay::new(bus.clone());
+        let sent = envelopes(50);
+        let started = tokio::time::Instant::now();
+        let response = relay
+            .handle_within(batch(&sent), Some(std::time::Duration::from_secs(6)))
+            .await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(failed(&response), vec!["130"], "the first record not sent");
+        assert_eq!(bus.inner.published().len(), 30);
+        // Lambda redelivers from the reported record, with a new invocation's time.
+        let retry = relay
+            .handle_within(batch(&sent[30..]), Some(std::time::Duration::from_secs(6)))
+            .await;
+        assert!(failed(&retry).is_empty());
+        let ids: Vec<String> = bus.inner.published().into_iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            sent.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+            "each once, in order"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_put_still_running_at_the_deadline_is_cut_off_and_reported() {
+        let bus = slow(10_000);
+        let relay = Relay::new(bus.clone());
+        let sent = envelopes(3);
+        let started = tokio::time::Instant::now();
+        let response = relay
+            .handle_within(batch(&sent), Some(std::time::Duration::from_secs(5)))
+            .await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(failed(&response), vec!["100"]);
+        assert!(bus.inner.published().is_empty());
+        // A call begun in time may use the reserve: only the answer's margin is kept.
+        let bus = slow(4_600);
+        let relay = Relay::new(bus.clone());
+        let response = relay
+            .handle_within(batch(&sent), Some(std::time::Duration::from_secs(5)))
+            .await;
+        assert!(failed(&response).is_empty());
+        assert_eq!(bus.inner.published().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_insert_that_is_no_outbox_item_stops_the_shard_and_declared_skips_do_not() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let relay = Relay::new(publisher.clone());
+        let good = envelopes(2);
+        let mut modify = record(2, "ignored");
+        modify["eventName"] = json!("MODIFY");
+        let mut binary = record(3, "");
+        binary["dynamodb"]["NewImage"]["envelope"] = json!({"B": "e30="});
+        let event: DynamoDbEvent = serde_json::from_value(json!({"Records": [
+            record(1, &good[0].to_json()), modify, binary, record(4, &good[1].to_json())
+        ]}))
+        .unwrap();
+        let response = relay.handle(event).await;
+        assert_eq!(
+            failed(&response),
+            vec!["3"],
+            "the binary envelope, not the MODIFY"
+        );
+        assert_eq!(publisher.published().len(), 1);
     }
 }

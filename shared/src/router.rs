@@ -56,7 +56,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
+use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -73,6 +73,7 @@ use crate::envelope::{Envelope, EnvelopeError};
 use crate::idempotency::{
     Completion, Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore, Outcome,
 };
+use crate::stream::{Deadline, Read, StreamReader, StreamRecordError};
 use crate::{emf, fault, observability, otel};
 
 type SharedIdempotency = Idempotency<Arc<dyn IdempotencyStore>>;
@@ -84,9 +85,6 @@ type Call<S> = Arc<
         + Send
         + Sync,
 >;
-/// Reads the envelope out of a DynamoDB stream record; `None` skips the record.
-pub type StreamExtractor =
-    Arc<dyn Fn(&EventRecord) -> Option<Result<Envelope, RouteError>> + Send + Sync>;
 
 /// What to do with an envelope whose type (or schema version) no handler takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,6 +135,9 @@ pub enum RouteError {
         #[source]
         source: EnvelopeError,
     },
+    /// A stream record not declared skipped could not be read.
+    #[error(transparent)]
+    Stream(#[from] StreamRecordError),
     /// The claim-checked payload could not be redeemed.
     #[error(transparent)]
     ClaimCheck(#[from] ClaimCheckError),
@@ -164,6 +165,7 @@ impl RouteError {
             RouteError::UnknownType { .. } => "UnknownEventType",
             RouteError::UnknownVersion { .. } => "UnknownSchemaVersion",
             RouteError::Payload { .. } => "PayloadMismatch",
+            RouteError::Stream(_) => "UnreadableStreamRecord",
             RouteError::ClaimCheck(e) if e.is_retryable() => "TransientError",
             RouteError::ClaimCheck(_) => "ClaimCheckError",
             RouteError::Idempotency(..) => "IdempotencyError",
@@ -208,7 +210,7 @@ pub struct Router<S = ()> {
     batch: BatchOptions,
     store: Option<Arc<dyn IdempotencyStore>>,
     function_name: String,
-    stream_extractor: StreamExtractor,
+    stream: StreamReader,
     problems: Vec<String>,
 }
 
@@ -253,7 +255,7 @@ impl<S: Send + Sync + 'static> Router<S> {
             store: None,
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|_| "test-func".to_owned()),
-            stream_extractor: Arc::new(outbox_envelope),
+            stream: StreamReader::outbox(),
             problems: Vec::new(),
         }
     }
@@ -467,12 +469,11 @@ impl<S: Send + Sync + 'static> Router<S> {
         self
     }
 
-    /// How envelopes are read from DynamoDB stream records (default: [`outbox_envelope`]).
-    pub fn stream_extractor(
-        mut self,
-        extract: impl Fn(&EventRecord) -> Option<Result<Envelope, RouteError>> + Send + Sync + 'static,
-    ) -> Self {
-        self.stream_extractor = Arc::new(extract);
+    /// How envelopes are read from DynamoDB stream records, and which records are skipped
+    /// on purpose (default: [`StreamReader::outbox`]). A record neither skipped nor read
+    /// fails the batch at that record.
+    pub fn stream_reader(mut self, reader: StreamReader) -> Self {
+        self.stream = reader;
         self
     }
 
@@ -731,7 +732,10 @@ impl<S: Send + Sync + 'static> Router<S> {
 
     /// A DynamoDB Streams batch, in order. The first record that fails is reported and the
     /// rest are not attempted: Lambda retries from it, so nothing is skipped and a key's
-    /// records stay in order. Records the extractor does not read are skipped.
+    /// records stay in order. Only records the [`StreamReader`] declares skipped are
+    /// skipped; one it cannot read fails the batch there. Before the invocation's deadline
+    /// ([`Deadline`]) it stops and reports the first record not handled, so a batch that
+    /// would outlive its timeout is not retried whole.
     pub async fn handle_dynamodb_stream(
         &self,
         event: DynamoDbEvent,
@@ -739,15 +743,28 @@ impl<S: Send + Sync + 'static> Router<S> {
     ) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         let mut processed = 0;
+        let mut deadline = Deadline::new(remaining);
         emf::batch(event.records.len(), 0);
-        for record in &event.records {
-            let result = match (self.stream_extractor)(record) {
-                None => continue,
-                Some(Err(e)) => Err(e),
-                Some(Ok(mut envelope)) => match self.redeem(&mut envelope).await {
-                    Ok(()) => self.dispatch_logged(envelope, remaining).await.map(drop),
-                    Err(e) => Err(e),
-                },
+        for (done, record) in event.records.iter().enumerate() {
+            if !deadline.allows_another() {
+                let left = event.records.len() - done;
+                tracing::warn!(left, "stopping before the function's deadline; the stream retries from the first record not handled");
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = record.change.sequence_number.clone();
+                response.batch_item_failures.push(failure);
+                emf::records(processed, left as u64);
+                return response;
+            }
+            let result = match self.stream.read(record) {
+                Read::Skipped(_) => continue,
+                Read::Envelope(Err(e)) => Err(e),
+                Read::Envelope(Ok(mut envelope)) => {
+                    let handled = async {
+                        self.redeem(&mut envelope).await?;
+                        self.dispatch_logged(envelope, remaining).await.map(drop)
+                    };
+                    deadline.run(handled).await
+                }
             };
             if let Err(e) = result {
                 let sequence = record.change.sequence_number.clone();
@@ -970,18 +987,6 @@ pub fn classify(event: &Value) -> Source {
         .map(|o| o.keys().map(String::as_str).take(8).collect())
         .unwrap_or_default();
     Source::Unknown(format!("a JSON value with keys {keys:?}"))
-}
-
-/// Reads the envelope of an outbox item from a stream record: an `INSERT` whose new image
-/// has the envelope's JSON text in the string attribute `envelope`. Other records (updates,
-/// TTL deletions) are skipped.
-pub fn outbox_envelope(record: &EventRecord) -> Option<Result<Envelope, RouteError>> {
-    if record.event_name != "INSERT" {
-        return None;
-    }
-    let image = serde_json::to_value(&record.change.new_image).ok()?;
-    let text = image.pointer("/envelope/S")?.as_str()?;
-    Some(Envelope::from_json(text).map_err(RouteError::from))
 }
 
 /// The envelope with its payload typed: `data`, JSON `data_base64`, or `null` when absent
@@ -1288,6 +1293,84 @@ mod tests {
             2,
             "o-3 is not attempted after o-2 failed"
         );
+    }
+
+    fn stream_item(e: &Envelope, seq: &str) -> Value {
+        json!({"eventID": seq, "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {"SequenceNumber": seq, "SizeBytes": 10, "StreamViewType": "NEW_IMAGE",
+                "Keys": {"pk": {"S": e.id}}, "NewImage": {"pk": {"S": e.id}, "envelope": {"S": e.to_json()}}}})
+    }
+
+    #[tokio::test]
+    async fn an_insert_the_reader_cannot_read_fails_the_batch_there_instead_of_being_skipped() {
+        let ok = envelope("order.placed", json!({"order": "o-1", "total": 5}));
+        let later = envelope("order.placed", json!({"order": "o-3", "total": 5}));
+        let mut missing = stream_item(&ok, "200");
+        missing["dynamodb"]["NewImage"]
+            .as_object_mut()
+            .unwrap()
+            .remove("envelope");
+        let mut binary = stream_item(&ok, "200");
+        binary["dynamodb"]["NewImage"]["envelope"] = json!({"B": "e30="});
+        for (odd, names) in [
+            (missing, "no attribute `envelope`"),
+            (binary, "is a binary (B)"),
+        ] {
+            let r = router();
+            let event =
+                json!({"Records": [stream_item(&ok, "100"), odd, stream_item(&later, "300")]});
+            let out = r.handle(event, None).await.unwrap();
+            assert_eq!(failed(&out), vec!["200"], "{names}");
+            assert_eq!(r.state().runs.load(Ordering::SeqCst), 1);
+        }
+        let mut binary = stream_item(&ok, "200");
+        binary["dynamodb"]["NewImage"]["envelope"] = json!({"B": "e30="});
+        let record: aws_lambda_events::event::dynamodb::EventRecord =
+            serde_json::from_value(binary).unwrap();
+        let Read::Envelope(Err(e)) = StreamReader::outbox().read(&record) else {
+            panic!("read")
+        };
+        assert_eq!(e.error_type(), "UnreadableStreamRecord");
+    }
+
+    #[tokio::test]
+    async fn a_stream_reader_that_declares_nothing_skipped_fails_at_a_modify() {
+        let ok = envelope("order.placed", json!({"order": "o-1", "total": 5}));
+        let mut modify = stream_item(&ok, "150");
+        modify["eventName"] = json!("MODIFY");
+        let event = json!({"Records": [stream_item(&ok, "100"), modify]});
+        let strict = router().stream_reader(StreamReader::new(crate::stream::outbox_envelope));
+        assert_eq!(
+            failed(&strict.handle(event.clone(), None).await.unwrap()),
+            vec!["150"]
+        );
+        assert!(failed(&router().handle(event, None).await.unwrap()).is_empty());
+    }
+
+    async fn slow_placed(_: Arc<Counter>, _: Envelope<Placed>) -> Result<Value, Declined> {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(Value::Null)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_batch_stops_before_the_deadline_and_reports_the_first_record_not_handled() {
+        let r = Router::with_state(Counter::default()).on("order.placed", slow_placed);
+        let records: Vec<Value> = (0..10)
+            .map(|i| {
+                stream_item(
+                    &envelope("order.placed", json!({"order": "o", "total": i})),
+                    &format!("{}", 100 + i),
+                )
+            })
+            .collect();
+        // 2 s a record, 7 s left: the reserve keeps 0.7 s, so 3 records fit.
+        let started = tokio::time::Instant::now();
+        let out = r
+            .handle(json!({"Records": records}), Some(Duration::from_secs(7)))
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(7));
+        assert_eq!(failed(&out), vec!["103"]);
     }
 
     #[tokio::test]

@@ -240,10 +240,18 @@ async fn a_router_function_emits_valid_emf_with_the_counts_it_saw() {
             "awsRegion": "us-east-1", "dynamodb": {"SequenceNumber": seq.to_string(), "SizeBytes": 1,
             "Keys": {"pk": {"S": seq.to_string()}}, "NewImage": {"pk": {"S": seq.to_string()}, "envelope": {"S": body}}}})
     };
+    // Updates and TTL removals of outbox items are skipped as the reader declares.
+    let skipped = |name: &str, seq: u32| {
+        let mut r = stream_record(seq, "");
+        r["eventName"] = json!(name);
+        r
+    };
     let stream: aws_lambda_events::event::dynamodb::Event =
         serde_json::from_value(json!({"Records": [
             stream_record(1, &envelope("order.placed", json!({"order": 7}), 2).to_json()),
             stream_record(2, &envelope("order.paid", json!({"fail": false}), 0).to_json()),
+            skipped("MODIFY", 4),
+            skipped("REMOVE", 5),
             stream_record(3, "{not an envelope"),
         ]}))
         .unwrap();
@@ -256,7 +264,14 @@ async fn a_router_function_emits_valid_emf_with_the_counts_it_saw() {
     let sums = read(&emf::take());
     assert_eq!(total(&sums, emf::RECORDS_PROCESSED, None), 2.0);
     assert_eq!(total(&sums, emf::RECORDS_FAILED, None), 1.0);
-    assert_eq!(values(&sums, emf::BATCH_SIZE, None), [3.0]);
+    assert_eq!(values(&sums, emf::BATCH_SIZE, None), [5.0]);
+    assert_eq!(total(&sums, emf::RECORDS_SKIPPED, None), 2.0);
+    for label in ["MODIFY", "REMOVE"] {
+        let mut d = dims(None);
+        d.push((emf::SKIP.to_owned(), label.to_owned()));
+        let n: f64 = sums[&(emf::RECORDS_SKIPPED.to_owned(), d)].iter().sum();
+        assert_eq!(n, 1.0, "{label}");
+    }
     let ages = values(&sums, emf::EVENT_AGE, None);
     assert_eq!(ages.len(), 2, "{ages:?}");
     assert!(ages.iter().any(|a| *a >= 2000.0), "{ages:?}");

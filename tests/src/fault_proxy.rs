@@ -5,7 +5,9 @@
 //! - [`Mode::Throttle`]: every request answered with its service's throttling error
 //!   (DynamoDB's and EventBridge's `ThrottlingException`, S3's `SlowDown`);
 //! - [`Mode::LoseResponses`]: each request forwarded and applied, then the connection closed
-//!   before the answer, as a network that fails on the way back.
+//!   before the answer, as a network that fails on the way back;
+//! - [`Mode::Delay`]: each request held for a while, then forwarded and answered, as a
+//!   slow service.
 //!
 //! A mode change cuts every open connection, so a client's pooled connections take the new
 //! mode too.
@@ -29,6 +31,8 @@ pub enum Mode {
     Throttle,
     /// Forward each request, wait for its answer to start, close without passing it on.
     LoseResponses,
+    /// Hold each request this many milliseconds, then forward it and pass its answer on.
+    Delay(u64),
 }
 
 /// The proxy; stops when dropped.
@@ -150,6 +154,25 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode, failed: 
                 }
             }
         }
+        Mode::Delay(ms) => {
+            // One request per connection: the upstream is told to close after answering,
+            // so the answer ends where the connection does, with no HTTP parsing here.
+            let Some(request) = read_request(&mut client).await else {
+                return;
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            let Some(line_end) = request.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let mut closing = request[..line_end + 2].to_vec();
+            closing.extend_from_slice(b"connection: close\r\n");
+            closing.extend_from_slice(&request[line_end + 2..]);
+            if let Ok(mut up) = TcpStream::connect(upstream).await {
+                if up.write_all(&closing).await.is_ok() {
+                    let _ = answer_closing(&mut up, &mut client).await;
+                }
+            }
+        }
         Mode::LoseResponses => {
             let Some(request) = read_request(&mut client).await else {
                 return;
@@ -163,6 +186,28 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode, failed: 
             failed.fetch_add(1, Ordering::SeqCst);
         }
     }
+}
+
+/// Passes the upstream's answer on with `connection: close` in its head, so the client
+/// does not send another request on a connection the proxy is about to close.
+async fn answer_closing(up: &mut TcpStream, client: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let line_end = loop {
+        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            break i + 2;
+        }
+        let n = up.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    client.write_all(&buf[..line_end]).await?;
+    client.write_all(b"connection: close\r\n").await?;
+    client.write_all(&buf[line_end..]).await?;
+    tokio::io::copy(up, client).await?;
+    Ok(())
 }
 
 /// One HTTP/1.1 request (head and `Content-Length` body); `None` at the end of the stream.

@@ -20,6 +20,7 @@ use cqrs_es::persist::{
 use cqrs_es::{Aggregate, DomainEvent};
 use eventkit::envelope::stable_id;
 use eventkit::router::RouteError;
+use eventkit::stream::{attribute_type, inserted_image, StreamReader};
 use eventkit::{Envelope, EnvelopeError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -296,18 +297,23 @@ pub fn stored_event(image: &Value) -> Result<SerializedEvent, EnvelopeError> {
         field: format!("event store item `{field}`"),
         reason,
     };
+    // What is there instead, for the error: "missing" or "a binary (B)".
+    let found = |field: &str| match image.get(field) {
+        None => "missing".to_owned(),
+        Some(v) => attribute_type(v),
+    };
     let string = |field: &str| {
         image
             .pointer(&format!("/{field}/S"))
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| invalid(field, "missing or not a string".into()))
+            .ok_or_else(|| invalid(field, format!("{}, expected a string (S)", found(field))))
     };
     let blob = |field: &str| -> Result<Value, EnvelopeError> {
         let text = image
             .pointer(&format!("/{field}/B"))
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(field, "missing or not binary".into()))?;
+            .ok_or_else(|| invalid(field, format!("{}, expected a binary (B)", found(field))))?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| invalid(field, format!("not base64: {e}")))?;
@@ -317,7 +323,13 @@ pub fn stored_event(image: &Value) -> Result<SerializedEvent, EnvelopeError> {
         .pointer("/AggregateIdSequence/N")
         .and_then(Value::as_str)
         .and_then(|n| n.parse::<usize>().ok())
-        .ok_or_else(|| invalid("AggregateIdSequence", "missing or not a number".into()))?;
+        .ok_or_else(|| {
+            let found = found("AggregateIdSequence");
+            invalid(
+                "AggregateIdSequence",
+                format!("{found}, expected a number (N)"),
+            )
+        })?;
     let metadata = blob("Metadata")?;
     if !metadata
         .as_object()
@@ -412,20 +424,23 @@ pub fn envelope_of(event: SerializedEvent) -> Result<Envelope, EnvelopeError> {
 }
 
 /// The relay's stream extractor: an `INSERT` of the event table as its envelope (through
-/// the upcasters); other records are not events.
-pub fn stored_envelope(record: &EventRecord) -> Option<Result<Envelope, RouteError>> {
-    if record.event_name != "INSERT" {
-        return None;
-    }
+/// the upcasters). Any other record is an error unless the reader skips it ([`reader`]).
+pub fn stored_envelope(record: &EventRecord) -> Result<Envelope, RouteError> {
     // Built once: the relay reads every record through them.
     static UPCASTERS: LazyLock<Vec<Box<dyn EventUpcaster>>> = LazyLock::new(upcasters);
-    let image = serde_json::to_value(&record.change.new_image).ok()?;
-    Some(
-        stored_event(&image)
-            .map(|e| upcast(&UPCASTERS, e))
-            .and_then(envelope_of)
-            .map_err(RouteError::from),
-    )
+    let image = inserted_image(record)?;
+    Ok(stored_event(&image)
+        .map(|e| upcast(&UPCASTERS, e))
+        .and_then(envelope_of)?)
+}
+
+/// The relay's reader of the event table's stream: stored events are never changed or
+/// deleted by the kit, so a `MODIFY` or `REMOVE` (an operator's repair) carries no event
+/// and is skipped, counted; every `INSERT` is an event or fails the batch there.
+pub fn reader() -> StreamReader {
+    StreamReader::new(stored_envelope)
+        .skip_modify()
+        .skip_remove()
 }
 
 /// The metadata a command's events are stored with: its envelope's conversation, time

@@ -2,8 +2,6 @@
 //! `commands` (the queue of `wallet.command` envelopes → the event store), `relay` (the
 //! event table's stream → the bus), `summary` or `statement` (the bus → a read model).
 
-use std::sync::Arc;
-
 use eventkit::aws::dynamodb::{DynamoIdempotencyStore, DynamoSequencedStore};
 use eventkit::aws::{eventbridge::EventBridgePublisher, load_config};
 use eventkit::config::{optional, required};
@@ -37,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let publisher =
                 EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&config), bus);
             Relay::new(publisher)
-                .with_extractor(Arc::new(wallet::stored_envelope))
+                .with_reader(wallet::reader())
                 .run()
                 .await
         }

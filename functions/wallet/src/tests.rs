@@ -153,7 +153,7 @@ fn each_stored_event_becomes_a_stable_envelope_at_the_current_version() {
     let envelopes: Vec<Envelope> = batch
         .records
         .iter()
-        .map(|r| stored_envelope(r).expect("an insert").expect("readable"))
+        .map(|r| stored_envelope(r).expect("readable"))
         .collect();
     let types: Vec<(&str, &str)> = envelopes
         .iter()
@@ -185,7 +185,7 @@ fn each_stored_event_becomes_a_stable_envelope_at_the_current_version() {
     }
     assert_eq!(envelopes[2].causation_id.as_deref(), Some("cmd-debit-w-1"));
     // A redelivered stream record is the same envelope.
-    let again = stored_envelope(&batch.records[1]).unwrap().unwrap();
+    let again = stored_envelope(&batch.records[1]).unwrap();
     assert_eq!(again.id, envelopes[1].id);
     assert_ne!(envelopes[0].id, envelopes[1].id);
 }
@@ -200,7 +200,7 @@ fn a_stored_event_no_code_reads_fails_naming_it() {
         base64::engine::general_purpose::STANDARD.encode(br#"{"Frozen":{"reason":"audit"}}"#)
     );
     let batch: DynamoDbEvent = serde_json::from_value(batch).unwrap();
-    let error = stored_envelope(&batch.records[2]).unwrap().unwrap_err();
+    let error = stored_envelope(&batch.records[2]).unwrap_err();
     let text = error.to_string();
     assert!(
         text.contains("wallet.frozen") && text.contains("w-1") && text.contains("sequence 3"),
@@ -210,10 +210,7 @@ fn a_stored_event_no_code_reads_fails_naming_it() {
     let mut batch: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
     batch["Records"][0]["dynamodb"]["NewImage"]["Payload"]["B"] = json!("bm90IGpzb24=");
     let batch: DynamoDbEvent = serde_json::from_value(batch).unwrap();
-    let text = stored_envelope(&batch.records[0])
-        .unwrap()
-        .unwrap_err()
-        .to_string();
+    let text = stored_envelope(&batch.records[0]).unwrap_err().to_string();
     assert!(
         text.contains("Payload") && text.contains("not JSON"),
         "{text}"
@@ -248,7 +245,7 @@ mod read_models {
         batch
             .records
             .iter()
-            .map(|r| stored_envelope(r).unwrap().unwrap())
+            .map(|r| stored_envelope(r).unwrap())
             .collect()
     }
 
@@ -588,7 +585,7 @@ fn published_payloads_read_as_their_contracts() {
     let mut envelopes: Vec<Envelope> = batch
         .records
         .iter()
-        .map(|r| stored_envelope(r).unwrap().unwrap())
+        .map(|r| stored_envelope(r).unwrap())
         .collect();
     let closed = crate::views::statement_line(&WalletEvent::Closed {});
     assert!(closed.is_none());
@@ -618,4 +615,42 @@ fn published_payloads_read_as_their_contracts() {
         );
         assert!(crate::views::event_of(e).is_ok());
     }
+}
+
+#[test]
+fn the_relay_skips_only_what_it_declares_and_names_what_an_unreadable_event_holds() {
+    use eventkit::stream::Read;
+    let sample: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    let record = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut r = sample["Records"][0].clone();
+        edit(&mut r);
+        serde_json::from_value::<aws_lambda_events::event::dynamodb::EventRecord>(r).unwrap()
+    };
+    let reader = reader();
+    assert_eq!(reader.skips(), ["MODIFY", "REMOVE"]);
+    let modify = record(&|r| r["eventName"] = json!("MODIFY"));
+    assert!(matches!(reader.read(&modify), Read::Skipped("MODIFY")));
+    // The payload written as a string, not the binary dynamo-es writes.
+    let string_payload = record(&|r| r["dynamodb"]["NewImage"]["Payload"] = json!({"S": "{}"}));
+    let Read::Envelope(Err(e)) = reader.read(&string_payload) else {
+        panic!("read")
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("`Payload`") && text.contains("a string (S), expected a binary (B)"),
+        "{text}"
+    );
+    let no_type = record(&|r| {
+        r["dynamodb"]["NewImage"]
+            .as_object_mut()
+            .unwrap()
+            .remove("EventType");
+    });
+    let Read::Envelope(Err(e)) = reader.read(&no_type) else {
+        panic!("read")
+    };
+    assert!(
+        e.to_string().contains("`EventType`") && e.to_string().contains("missing"),
+        "{e}"
+    );
 }

@@ -11,6 +11,7 @@
 //! | `RecordsRetried` (an SQS record received before) | Count | Function, Pattern |
 //! | `DuplicatesAbsorbed` (an idempotency hit) | Count | Function, Pattern (and per EventType) |
 //! | `UnknownType` | Count | Function, Pattern |
+//! | `RecordsSkipped` (a stream record its reader declares skipped) | Count | Function, Pattern (and per Skip label) |
 //! | `EventAge` (now − the envelope's `time`) | Milliseconds | Function, Pattern (and per EventType) |
 //! | `BatchSize` | Count | Function, Pattern |
 //! | `ClaimChecksOffloaded`, `ClaimChecksRedeemed` | Count | Function, Pattern |
@@ -43,6 +44,10 @@ pub const RECORDS_RETRIED: &str = "RecordsRetried";
 pub const DUPLICATES_ABSORBED: &str = "DuplicatesAbsorbed";
 /// Envelopes of a type (or version) the function has no handler for.
 pub const UNKNOWN_TYPE: &str = "UnknownType";
+/// Stream records skipped as their reader declares ([`crate::stream::StreamReader`]).
+pub const RECORDS_SKIPPED: &str = "RecordsSkipped";
+/// The label that becomes the Skip dimension: the declared rule's label.
+pub const SKIP: &str = "Skip";
 /// Milliseconds from the envelope's `time` to its dispatch.
 pub const EVENT_AGE: &str = "EventAge";
 /// Records in one SQS or DynamoDB Streams batch.
@@ -178,6 +183,7 @@ fn describe() {
         RECORDS_RETRIED,
         DUPLICATES_ABSORBED,
         UNKNOWN_TYPE,
+        RECORDS_SKIPPED,
         CLAIM_CHECKS_OFFLOADED,
         CLAIM_CHECKS_REDEEMED,
     ] {
@@ -265,6 +271,13 @@ pub(crate) fn duplicate_absorbed(event_type: Option<&SharedString>) {
         metrics::counter!(DUPLICATES_ABSORBED, EVENT_TYPE => label.clone()).increment(1);
     }
     metrics::counter!(DUPLICATES_ABSORBED).increment(1);
+}
+
+/// A stream record skipped by the declared rule `label` (a constant of the function's
+/// configuration, so the dimension's values are bounded).
+pub(crate) fn skipped(label: &'static str) {
+    metrics::counter!(RECORDS_SKIPPED, SKIP => label).increment(1);
+    metrics::counter!(RECORDS_SKIPPED).increment(1);
 }
 
 pub(crate) fn unknown_type() {

@@ -31,42 +31,19 @@ fn cancelled(order: &Envelope) -> Envelope {
     e
 }
 
-/// Fulfilment executions whose input names one of `orders`: order id -> (input, output).
+/// Fulfilment executions whose input names one of `orders`: order id -> (input, output)
+/// of its last listed execution.
 async fn fulfilment_executions(
     stack: &Stack,
     orders: &[String],
 ) -> anyhow::Result<HashMap<String, (Value, Value)>> {
-    let arn = stack.output("OrderFulfilmentStateMachineArn")?;
-    let mut found = HashMap::new();
-    let listed = stack
-        .sfn
-        .list_executions()
-        .state_machine_arn(&arn)
-        .max_results(1000)
-        .send()
+    let runs = stack
+        .executions_by_input("OrderFulfilmentStateMachineArn", "order_id", orders)
         .await?;
-    for execution in listed.executions() {
-        let described = stack
-            .sfn
-            .describe_execution()
-            .execution_arn(execution.execution_arn())
-            .send()
-            .await?;
-        let input: Value = serde_json::from_str(described.input().unwrap_or("null"))?;
-        let Some(order) = input["order_id"]
-            .as_str()
-            .filter(|o| orders.iter().any(|x| x == o))
-        else {
-            continue;
-        };
-        let output: Value = described
-            .output()
-            .map(serde_json::from_str)
-            .transpose()?
-            .unwrap_or(Value::Null);
-        found.insert(order.to_owned(), (input, output));
-    }
-    Ok(found)
+    Ok(runs
+        .into_iter()
+        .filter_map(|(order, mut runs)| runs.pop().map(|run| (order, run)))
+        .collect())
 }
 
 #[tokio::test]
