@@ -8,8 +8,12 @@
 //! AsyncAPI document is generated. `client` is any caller outside the stack (the demo,
 //! `eventkit publish`, a test); a channel `invoke:<Function>` is a direct invocation.
 
+use schemars::transform::RecursiveTransform;
 use schemars::{generate::SchemaSettings, JsonSchema, Schema};
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::compat::integer_width;
 
 use crate::{checkout, customers, documents, fulfilment, ledger, orders, quotes, stock, wallets};
 
@@ -74,12 +78,20 @@ pub struct EventContract {
     pub rust_type: &'static str,
     #[serde(skip)]
     schema: fn() -> Schema,
+    #[serde(skip)]
+    read: fn(&str) -> Result<(), serde_json::Error>,
 }
 
 impl EventContract {
     /// The payload's JSON Schema (draft 2020-12, self-contained).
     pub fn schema(&self) -> Schema {
         (self.schema)()
+    }
+
+    /// Reads `json` as its payload type does (serde, as its consumers read it): `Err` says
+    /// why they would refuse it.
+    pub fn read(&self, json: &str) -> Result<(), serde_json::Error> {
+        (self.read)(json)
     }
 
     /// Where its schema is committed, relative to `events/schemas/`.
@@ -90,11 +102,74 @@ impl EventContract {
 
 /// A self-contained draft 2020-12 schema of `T`: sub-schemas inlined, so each file stands
 /// alone (in the AsyncAPI document too) and the compatibility checker needs no resolver.
+///
+/// Every integer carries its Rust width as `minimum`/`maximum` (see [`integer_bounds`]), so
+/// a validator in any language refuses what the Rust reader refuses.
 pub fn schema_of<T: JsonSchema>() -> Schema {
     SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
+        .with_transform(RecursiveTransform(integer_bounds))
         .into_generator()
         .into_root_schema_for::<T>()
+}
+
+/// Writes an integer's width as standard keywords. `schemars` names it only as a `format`
+/// (`uint32`, `int64`), which standard validators ignore, and bounds only some widths; a
+/// consumer validating with the schema would take `4294967296` for a `u32` that serde
+/// refuses. A `minimum`/`maximum` already tighter (`NonZeroU32`'s 1) is kept.
+///
+/// The 64-bit bounds are exact (`9223372036854775807`, `18446744073709551615`): Python,
+/// Java, Go and Rust validators compare them exactly. JavaScript reads every JSON number
+/// as a double, which rounds them (and any value past 2^53) to the nearest double, so a
+/// JavaScript validator cannot tell a value from its neighbours there; nothing can, that
+/// reads numbers so. 128-bit widths keep what `schemars` writes.
+pub fn integer_bounds(schema: &mut Schema) {
+    let Some(width) = schema
+        .get("format")
+        .and_then(Value::as_str)
+        .and_then(integer_width)
+    else {
+        return;
+    };
+    let is_integer = match schema.get("type") {
+        Some(Value::String(t)) => t == "integer",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+        _ => false,
+    };
+    if !is_integer {
+        return;
+    }
+    let number = |i: i128| -> Value {
+        u64::try_from(i)
+            .map(Value::from)
+            .or_else(|_| i64::try_from(i).map(Value::from))
+            .expect("a width's bound fits i64 or u64")
+    };
+    let existing = |v: Option<&Value>| -> Option<i128> {
+        let v = v?;
+        v.as_i64()
+            .map(i128::from)
+            .or_else(|| v.as_u64().map(i128::from))
+    };
+    if let Some(min) = width.min {
+        match existing(schema.get("minimum")) {
+            Some(m) if m >= min => {}
+            // A fractional bound is left as written.
+            None if schema.get("minimum").is_some() => {}
+            _ => {
+                schema.insert("minimum".into(), number(min));
+            }
+        }
+    }
+    if let Some(max) = width.max {
+        match existing(schema.get("maximum")) {
+            Some(m) if m <= max => {}
+            None if schema.get("maximum").is_some() => {}
+            _ => {
+                schema.insert("maximum".into(), number(max));
+            }
+        }
+    }
 }
 
 macro_rules! contract {
@@ -111,6 +186,7 @@ macro_rules! contract {
             channels: &[$($channel),*],
             rust_type: stringify!($ty),
             schema: schema_of::<$ty>,
+            read: |json| serde_json::from_str::<$ty>(json).map(drop),
         }
     };
 }

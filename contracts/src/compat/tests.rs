@@ -227,9 +227,10 @@ fn a_format_alone_and_the_bounds_it_names_are_the_same_range() {
     assert_eq!(differences(&bare, &schema::<u32>()), vec![]);
     let bare = serde_json::json!({"type": "integer", "format": "int64"});
     assert_eq!(differences(&bare, &schema::<i64>()), vec![]);
-    // NonZeroU32: its minimum is read.
+    // NonZeroU32: the tighter minimum is kept, and read.
     let nonzero = schema::<std::num::NonZeroU32>();
     assert_eq!(nonzero["minimum"], 1);
+    assert_eq!(nonzero["maximum"], u32::MAX);
     let d = differences(&schema::<u32>(), &nonzero);
     assert_eq!(
         d[0].to_string(),
