@@ -20,6 +20,8 @@
 //!   (more enum values, null, a larger range), and when old readers of a closed type meet
 //!   a field they do not know: a field is added to a closed type, or the type is opened;
 //! - both when a field is retyped, or a range moves so that neither holds the other.
+//!
+//! `tests/gate_truth.rs` holds every verdict to what serde does on generated data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
