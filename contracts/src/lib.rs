@@ -3,7 +3,10 @@
 //! and checked once.
 //!
 //! Field names are snake_case on the wire. Add fields with `#[serde(default)]`; never
-//! rename or retype one: a breaking change is a new `schemaversion`.
+//! rename or retype one: a breaking change is a new `schemaversion`. A type with
+//! `#[serde(deny_unknown_fields)]` (`wallet.command`) is closed: its old readers refuse an
+//! added field (FORWARD breaks) and its new readers a removed one (BACKWARD breaks), so
+//! only its rule says whether that is a new version. The README tabulates every change.
 //!
 //! [`registry`] lists every event type with its compatibility rule, producers and channels;
 //! [`compat`] and [`gate`] keep the schemas committed under `events/schemas/` honest.
