@@ -165,6 +165,30 @@ pub fn from_xray(header: &str) -> Option<SpanContext> {
     sc.is_valid().then_some(sc)
 }
 
+/// The AWS X-Ray trace header for a W3C `traceparent` (`00-<32 hex>-<16 hex>-<flags>`):
+/// `Root=1-<first 8 hex>-<other 24>;Parent=<16 hex>;Sampled=<0|1>`, the inverse of
+/// [`from_xray`], so X-Ray and the W3C context name one trace. `None` for anything else.
+pub fn to_xray(traceparent: &str) -> Option<String> {
+    let mut parts = traceparent.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if version != "00"
+        || parts.next().is_some()
+        || !hex(trace, 32)
+        || !hex(parent, 16)
+        || !hex(flags, 2)
+    {
+        return None;
+    }
+    let sampled = u8::from_str_radix(flags, 16).ok()? & 1;
+    Some(format!(
+        "Root=1-{}-{};Parent={parent};Sampled={sampled}",
+        &trace[..8],
+        &trace[8..]
+    ))
+}
+
 /// The trace id of the context's span, as 32 hex digits; `None` when it has none.
 pub fn trace_id(cx: &Context) -> Option<String> {
     let span = cx.span();
@@ -436,6 +460,35 @@ fn write_span(out: &mut Vec<u8>, span: &SpanData) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_traceparent_becomes_the_xray_header_that_reads_back_as_it() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let header = to_xray(tp).unwrap();
+        assert_eq!(
+            header,
+            "Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1"
+        );
+        let sc = from_xray(&header).unwrap();
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(sc.span_id().to_string(), "b7ad6b7169203331");
+        assert!(
+            to_xray("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")
+                .unwrap()
+                .ends_with("Sampled=0")
+        );
+        for bad in [
+            "",
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033zz-01",
+        ] {
+            assert_eq!(to_xray(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn xray_headers_become_w3c_parents() {

@@ -227,6 +227,44 @@ async fn receive(
         .to_vec())
 }
 
+/// What the kit sends to SQS carries its trace twice, in agreement: the envelope's
+/// `traceparent` and the message's `AWSTraceHeader`, which Lambda and X-Ray read.
+#[tokio::test]
+async fn a_sent_envelopes_trace_context_is_also_its_messages_aws_trace_header() -> anyhow::Result<()>
+{
+    let config = require_localstack().await?;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let q = queue(&sqs, &unique("traced"), HashMap::new()).await?;
+    let sender = SqsSender::new(sqs.clone(), &q.url);
+    let mut traced = Envelope::new("e2e", "work.item", json!({"i": 1}));
+    traced.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+    let untraced = Envelope::new("e2e", "work.item", json!({"i": 2}));
+    sender.send(&traced).await?;
+    sender.send(&untraced).await?;
+    let messages = wait_for("both messages", Duration::from_secs(30), || async {
+        let m = receive(&sqs, &q).await?;
+        Ok((m.len() == 2).then_some(m))
+    })
+    .await?;
+    for m in messages {
+        let body = Envelope::<serde_json::Value>::from_json(m.body().unwrap_or_default())?;
+        let header = m
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::AwsTraceHeader))
+            .cloned();
+        if body.id == traced.id {
+            assert_eq!(
+                header.as_deref(),
+                Some("Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1")
+            );
+            assert_eq!(body.traceparent, traced.traceparent);
+        } else {
+            assert_eq!(header, None, "no trace, no header");
+        }
+    }
+    Ok(())
+}
+
 /// Plays the event source mapping once: a batch received, handed to `handle`, the records
 /// it did not report failed deleted. Returns how many it reported failed.
 async fn consume<F, Fut>(sqs: &aws_sdk_sqs::Client, q: &Queue, handle: F) -> anyhow::Result<usize>

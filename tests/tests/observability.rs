@@ -358,3 +358,186 @@ async fn one_order_is_one_trace_from_the_front_door_through_the_outbox_relay_and
     );
     Ok(())
 }
+
+/// The consumer spans (kind 5) of `event_type`'s step envelopes in a function's log.
+async fn step_spans(stack: &Stack, function: &str, trace: &str) -> anyhow::Result<Vec<Span>> {
+    Ok(stack
+        .log_lines_since(function, &["resourceSpans", trace], None)
+        .await?
+        .iter()
+        .filter_map(|l| read_span(function, l))
+        .filter(|s| s.kind == 5)
+        .collect())
+}
+
+#[tokio::test]
+#[ignore = "needs the deployed stack: make patterns-test"]
+async fn a_sagas_steps_join_the_callers_trace_or_one_the_state_machine_starts() -> anyhow::Result<()>
+{
+    let stack = Stack::load().await?;
+    let participants = [
+        ("InventoryFunctionName", "process inventory.reserve"),
+        ("PaymentFunctionName", "process payment.charge"),
+        ("ShippingFunctionName", "process shipping.arrange"),
+    ];
+    let checkout = |order: &str| {
+        json!({"order_id": order, "customer": eventkit_e2e::unique("cust-trace"),
+            "lines": [{"sku": "mug", "quantity": 1, "unit_price": 1500}], "total": 1500})
+    };
+    // With the caller's trace in the input: every step is its span's child.
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let caller = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let order = eventkit_e2e::unique("o-trace");
+    let input = json!({"checkout": checkout(&order), "correlation_id": eventkit_e2e::unique("corr"),
+        "traceparent": format!("00-{trace}-{caller}-01")});
+    stack
+        .execute_ok("CheckoutSagaStateMachineArn", Some(&order), &input)
+        .await?;
+    for (function, name) in participants {
+        let spans = wait_for(
+            &format!("{function}'s span in trace {trace}"),
+            Duration::from_secs(60),
+            || async {
+                let spans = step_spans(&stack, function, &trace).await?;
+                Ok((!spans.is_empty()).then_some(spans))
+            },
+        )
+        .await?;
+        assert_eq!(spans.len(), 1, "{spans:#?}");
+        assert_eq!(spans[0].name, name);
+        assert_eq!(
+            spans[0].parent.as_deref(),
+            Some(caller.as_str()),
+            "{function}"
+        );
+    }
+
+    // Without one: the state machine starts a trace, and every step joins that one.
+    let order = eventkit_e2e::unique("o-trace");
+    let input =
+        json!({"checkout": checkout(&order), "correlation_id": eventkit_e2e::unique("corr")});
+    stack
+        .execute_ok("CheckoutSagaStateMachineArn", Some(&order), &input)
+        .await?;
+    let mut traces = std::collections::BTreeSet::new();
+    for (function, name) in participants {
+        let span = wait_for(
+            &format!("{function}'s span for {order}"),
+            Duration::from_secs(60),
+            || async {
+                let lines = stack
+                    .log_lines_since(function, &["resourceSpans", &order], None)
+                    .await?;
+                Ok(lines
+                    .iter()
+                    .filter_map(|l| read_span(function, l))
+                    .find(|s| s.kind == 5 && s.name == name))
+            },
+        )
+        .await?;
+        traces.insert(span.trace);
+    }
+    assert_eq!(traces.len(), 1, "one trace across the steps: {traces:?}");
+    Ok(())
+}
+
+/// Spans of `function` in `trace` named `name` (any kind), waited for.
+async fn named_span(
+    stack: &Stack,
+    function: &str,
+    trace: &str,
+    name: &str,
+) -> anyhow::Result<Span> {
+    wait_for(
+        &format!("{function}'s span `{name}` in trace {trace}"),
+        Duration::from_secs(60),
+        || async {
+            let lines = stack
+                .log_lines_since(function, &["resourceSpans", trace], None)
+                .await?;
+            Ok(lines
+                .iter()
+                .filter_map(|l| read_span(function, l))
+                .find(|s| s.name == name))
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs the deployed stack: make patterns-test"]
+async fn a_request_and_its_reply_stay_in_the_callers_trace_by_queue_and_by_task_token(
+) -> anyhow::Result<()> {
+    use eventkit_contracts::stock::{CHECK_REPLIED, CHECK_REQUESTED, START_CHECK};
+    let stack = Stack::load().await?;
+    let new_trace = || {
+        let trace = uuid::Uuid::new_v4().simple().to_string();
+        let caller = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+        (format!("00-{trace}-{caller}-01"), trace, caller)
+    };
+    // By queues: requester -> request queue -> responder -> reply queue -> requester.
+    let (traceparent, trace, caller) = new_trace();
+    let mut start = eventkit::Envelope::new(
+        "eventkit.shop",
+        START_CHECK,
+        json!({"sku": "mug", "quantity": 1, "timeout_ms": 30_000}),
+    );
+    start.traceparent = Some(traceparent);
+    stack
+        .invoke("StockRequesterFunctionName", &serde_json::to_value(&start)?)
+        .await?;
+    let started = named_span(
+        &stack,
+        "StockRequesterFunctionName",
+        &trace,
+        &format!("process {START_CHECK}"),
+    )
+    .await?;
+    assert_eq!(started.parent.as_deref(), Some(caller.as_str()));
+    let asked = named_span(
+        &stack,
+        "StockResponderFunctionName",
+        &trace,
+        &format!("process {CHECK_REQUESTED}"),
+    )
+    .await?;
+    let replied = named_span(
+        &stack,
+        "StockRequesterFunctionName",
+        &trace,
+        &format!("process {CHECK_REPLIED}"),
+    )
+    .await?;
+    assert_eq!(
+        asked.parent.as_deref(),
+        Some(started.id.as_str()),
+        "the request is the start's child"
+    );
+    assert_eq!(
+        replied.parent.as_deref(),
+        Some(asked.id.as_str()),
+        "the reply is the request's child"
+    );
+
+    // By a task token: the workflow's request carries the caller's trace to the responder.
+    let (traceparent, trace, caller) = new_trace();
+    let input = json!({"sku": "ebook", "quantity": 1, "timeout_seconds": 30,
+        "correlation_id": eventkit_e2e::unique("corr"), "traceparent": traceparent});
+    let out = stack
+        .execute_ok(
+            "StockCheckStateMachineArn",
+            Some(&eventkit_e2e::unique("check")),
+            &input,
+        )
+        .await?;
+    assert_eq!(out["outcome"], "answered", "{out}");
+    let asked = named_span(
+        &stack,
+        "StockResponderFunctionName",
+        &trace,
+        &format!("process {CHECK_REQUESTED}"),
+    )
+    .await?;
+    assert_eq!(asked.parent.as_deref(), Some(caller.as_str()));
+    Ok(())
+}

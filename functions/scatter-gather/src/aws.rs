@@ -189,10 +189,10 @@ impl Timer for SqsTimer {
     async fn after(&self, delay: Duration, event: &Envelope) -> Result<(), GatherError> {
         // SQS delays whole seconds, at most 15 minutes: round up, so it is never early.
         let seconds = delay.as_millis().div_ceil(1000).min(900) as i32;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(eventkit::otel::stamped(event).to_json())
+        let stamped = eventkit::otel::stamped(event);
+        let request = self.client.send_message().queue_url(&self.queue_url);
+        eventkit::aws::sqs::with_trace_header(request, &stamped)
+            .message_body(stamped.to_json())
             .delay_seconds(seconds)
             .send()
             .await

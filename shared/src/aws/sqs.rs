@@ -1,7 +1,10 @@
 //! Sending envelopes to SQS, large ones through the claim check in the Extended Client
 //! format (so Java and Python Extended Client consumers read them too).
 
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 use aws_sdk_sqs::Client;
 
 use async_trait::async_trait;
@@ -50,6 +53,32 @@ impl SqsSender {
     }
 }
 
+/// `request` with the envelope's trace context as the message's `AWSTraceHeader` (X-Ray's
+/// name for it), so a consumer reading either header finds one trace. Unchanged when the
+/// envelope has no `traceparent`.
+pub fn with_trace_header(
+    request: SendMessageFluentBuilder,
+    envelope: &Envelope,
+) -> SendMessageFluentBuilder {
+    let header = envelope
+        .traceparent
+        .as_deref()
+        .and_then(crate::otel::to_xray);
+    let value = header.and_then(|h| {
+        MessageSystemAttributeValue::builder()
+            .data_type("String")
+            .string_value(h)
+            .build()
+            .ok()
+    });
+    match value {
+        Some(v) => {
+            request.message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, v)
+        }
+        None => request,
+    }
+}
+
 /// Sends envelopes to any queue by URL (a routing table's receivers, a reply address).
 #[derive(Debug, Clone)]
 pub struct SqsQueues {
@@ -76,8 +105,10 @@ impl SqsQueues {
 #[async_trait]
 impl QueueSender for SqsQueues {
     async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError> {
-        let body = crate::otel::stamped(envelope).to_json();
-        let mut request = self.client.send_message().queue_url(queue_url);
+        let stamped = crate::otel::stamped(envelope);
+        let body = stamped.to_json();
+        let mut request =
+            with_trace_header(self.client.send_message().queue_url(queue_url), &stamped);
         let body = match &self.claim_check {
             Some(cc) => {
                 let prepared = cc.prepare_sqs(body, 0).await?;
