@@ -116,6 +116,7 @@ test: ## everything: lint, unit, LocalStack e2e, executor, every deployed patter
 # so all stages build one feature set of the dependencies, once: `-p` or `--exclude` would
 # resolve other features and rebuild the AWS SDK for each (minutes on 2 cores).
 unit-test: ## unit tests, doc tests and architecture checks (no AWS, no LocalStack)
+	$(LOCALSTACK) install  # build/venv's jsonschema: contracts/tests/bounds.rs
 	cargo nextest run --workspace --no-fail-fast \
 	    -E 'not package(eventkit-e2e) or binary_id(eventkit-e2e::tidy) or binary_id(eventkit-e2e::readme)'
 	cargo test --workspace --doc
