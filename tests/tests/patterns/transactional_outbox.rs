@@ -170,14 +170,14 @@ async fn nothing_is_lost_or_doubled_while_the_bus_is_down_and_order_holds() -> a
 
 /// Orders in the burst: the 50.
 const BURST: usize = 50;
-/// Each PutEvents held this long, on top of LocalStack's own time for 10 events (1 to 3 s
-/// on this machine, delivering to every target): two in one batch pass the relay's
-/// timeout below, one fits.
-const BUS_DELAY_MS: u64 = 2_000;
+/// Each PutEvents held this long, on top of LocalStack's own time for 10 events (up to
+/// 7.4 s measured alone on this machine, delivering to every target; more under load).
+const BUS_DELAY_MS: u64 = 16_000;
 /// The relay's timeout during the burst. A stream batch of 20 records is two PutEvents,
-/// 6 to 10 s through the slow bus: a relay that did not watch its deadline would be cut
-/// off after sending the first, and the whole batch would be sent again.
-const RELAY_TIMEOUT_S: i32 = 8;
+/// at least 32 s through the slow bus: a relay that did not watch its deadline would be cut
+/// off after sending the first, and the whole batch would be sent again. One fits with
+/// 15.75 s left for LocalStack's own time, so the relay never has to cut a call short.
+const RELAY_TIMEOUT_S: i32 = 32;
 
 /// Lines of the audit log (every event on the bus) naming `customer`'s `order.placed`:
 /// order id -> how many times it went on the bus.
@@ -205,7 +205,11 @@ async fn placed_on_bus(
     Ok(counts)
 }
 
+// Run alone after the pattern suite (`make patterns-test`): it slows every outbox event
+// for about two minutes, which would hold up the other patterns' orders, and their load
+// would make LocalStack's own share of a PutEvents unpredictable.
 #[tokio::test]
+#[ignore = "slows the shared relay: run alone by make patterns-test"]
 async fn a_burst_through_a_slow_bus_is_published_once_and_each_order_fulfilled_once(
 ) -> anyhow::Result<()> {
     skip_on_aws!(
