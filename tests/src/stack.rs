@@ -564,16 +564,10 @@ impl Stack {
         .await
     }
 
-    /// Executions of the state machine named by an output (every page) whose input's
-    /// `field` is one of `wanted`: that value -> each such execution's (input, output).
-    pub async fn executions_by_input(
-        &self,
-        state_machine_output: &str,
-        field: &str,
-        wanted: &[String],
-    ) -> anyhow::Result<HashMap<String, Vec<(Value, Value)>>> {
+    /// Every execution of the state machine named by an output (all pages), newest first.
+    pub async fn execution_arns(&self, state_machine_output: &str) -> anyhow::Result<Vec<String>> {
         let arn = self.output(state_machine_output)?;
-        let mut found: HashMap<String, Vec<(Value, Value)>> = HashMap::new();
+        let mut executions = Vec::new();
         let mut token = None;
         loop {
             let page = self
@@ -584,33 +578,50 @@ impl Stack {
                 .set_next_token(token)
                 .send()
                 .await?;
-            for execution in page.executions() {
-                let described = self
-                    .sfn
-                    .describe_execution()
-                    .execution_arn(execution.execution_arn())
-                    .send()
-                    .await?;
-                let input: Value = serde_json::from_str(described.input().unwrap_or("null"))?;
-                let Some(key) = input[field]
-                    .as_str()
-                    .filter(|v| wanted.iter().any(|w| w == v))
-                    .map(str::to_owned)
-                else {
-                    continue;
-                };
-                let output: Value = described
-                    .output()
-                    .map(serde_json::from_str)
-                    .transpose()?
-                    .unwrap_or(Value::Null);
-                found.entry(key).or_default().push((input, output));
-            }
+            executions.extend(
+                page.executions()
+                    .iter()
+                    .map(|e| e.execution_arn().to_owned()),
+            );
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
-                return Ok(found);
+                return Ok(executions);
             }
         }
+    }
+
+    /// Executions of the state machine named by an output whose input's `field` is one of
+    /// `wanted`: that value -> each such execution's (input, output).
+    pub async fn executions_by_input(
+        &self,
+        state_machine_output: &str,
+        field: &str,
+        wanted: &[String],
+    ) -> anyhow::Result<HashMap<String, Vec<(Value, Value)>>> {
+        let mut found: HashMap<String, Vec<(Value, Value)>> = HashMap::new();
+        for execution in self.execution_arns(state_machine_output).await? {
+            let described = self
+                .sfn
+                .describe_execution()
+                .execution_arn(&execution)
+                .send()
+                .await?;
+            let input: Value = serde_json::from_str(described.input().unwrap_or("null"))?;
+            let Some(key) = input[field]
+                .as_str()
+                .filter(|v| wanted.iter().any(|w| w == v))
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let output: Value = described
+                .output()
+                .map(serde_json::from_str)
+                .transpose()?
+                .unwrap_or(Value::Null);
+            found.entry(key).or_default().push((input, output));
+        }
+        Ok(found)
     }
 
     /// Like [`Stack::execute`], for an execution that must succeed: its output.

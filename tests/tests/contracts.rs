@@ -87,28 +87,7 @@ async fn every_envelope_a_state_machine_built_validates_against_its_schema() -> 
     ];
     let (mut checked, mut seen, mut failures) = (0, BTreeSet::new(), Vec::new());
     for machine in machines {
-        let arn = stack.output(machine)?;
-        let mut executions = Vec::new();
-        let mut token = None;
-        loop {
-            let page = stack
-                .sfn
-                .list_executions()
-                .state_machine_arn(&arn)
-                .set_next_token(token)
-                .send()
-                .await?;
-            executions.extend(
-                page.executions()
-                    .iter()
-                    .map(|e| e.execution_arn().to_owned()),
-            );
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        for execution in executions {
+        for execution in stack.execution_arns(machine).await? {
             let mut token = None;
             loop {
                 let page = stack
