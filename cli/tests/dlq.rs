@@ -67,8 +67,9 @@ fn stack_output(key: &str) -> String {
 #[ignore = "needs the deployed stack: make patterns-test"]
 fn a_dead_letter_is_listed_explained_counted_redriven_and_purged() {
     let id = format!("cli-forged-{}", std::process::id());
+    // The requester's contract (its source), with a reply address off the allow-list.
     let mut forged = Envelope::new(
-        "eventkit.cli-test",
+        "eventkit.stock-requester",
         "stock.check.requested",
         json!({"sku": "mug", "quantity": 1}),
     )

@@ -36,9 +36,9 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
+use crate::otel::FutureExt as _;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
-use opentelemetry::context::FutureExt as _;
 use tracing::Instrument;
 
 use crate::claim_check::ClaimCheck;

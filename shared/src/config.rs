@@ -1,5 +1,26 @@
 //! Function configuration from environment variables, read once at init. A missing
 //! variable is an init error naming it, never a panic in a handler.
+//!
+//! Settings read at init: a missing variable is an error naming it; blank reads as unset.
+//!
+//! ```
+//! use eventkit::config::{optional, required, MissingEnv};
+//!
+//! struct Settings { table: String, prefix: Option<String> }
+//!
+//! fn settings() -> Result<Settings, MissingEnv> {
+//!     Ok(Settings { table: required("ORDERS_TABLE")?, prefix: optional("ORDERS_PREFIX") })
+//! }
+//!
+//! # std::env::remove_var("ORDERS_TABLE");
+//! let Err(missing) = settings() else { panic!("ORDERS_TABLE is unset") };
+//! assert_eq!(missing.0, "ORDERS_TABLE");
+//! std::env::set_var("ORDERS_TABLE", "orders");
+//! std::env::set_var("ORDERS_PREFIX", " ");
+//! let read = settings().unwrap();
+//! assert_eq!(read.table, "orders");
+//! assert_eq!(read.prefix, None);
+//! ```
 
 /// A required variable is not set.
 #[derive(Debug, thiserror::Error)]

@@ -719,8 +719,14 @@ impl<T: Serialize> Envelope<T> {
 impl<T> Envelope<T> {
     /// Converts the payload, keeping every attribute.
     pub fn map_data<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Envelope<U>, E> {
-        let data = self.data.map(f).transpose()?;
-        Ok(Envelope {
+        let (data, envelope) = self.replace_data::<U>(None);
+        let data = data.map(f).transpose()?;
+        Ok(envelope.replace_data(data).1)
+    }
+
+    /// The payload taken out, and the same envelope carrying `data` in its place.
+    pub(crate) fn replace_data<U>(self, data: Option<U>) -> (Option<T>, Envelope<U>) {
+        let envelope = Envelope {
             specversion: self.specversion,
             id: self.id,
             source: self.source,
@@ -739,7 +745,8 @@ impl<T> Envelope<T> {
             traceparent: self.traceparent,
             tracestate: self.tracestate,
             extensions: self.extensions,
-        })
+        };
+        (self.data, envelope)
     }
 }
 

@@ -14,6 +14,29 @@
 //!
 //! An abort happens once per envelope id on a host (a marker file in the temp directory),
 //! so the redelivery that follows runs normally.
+//!
+//! An envelope naming `hold-100` makes the router hold its handler back 100 ms (this is a
+//! debug build, as doctests are; a release build ignores the extension).
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use eventkit::{fault, Envelope, Event, Router};
+//! use serde_json::{json, Value};
+//!
+//! # tokio_test(async {
+//! let router = Router::new().on("order.placed", |_, event: Event<Value>| async move {
+//!     Ok::<_, lambda_runtime::Error>(event.data["order"].clone())
+//! });
+//! let mut placed = Envelope::new("shop", "order.placed", json!({"order": 42}));
+//! placed.extensions.insert(fault::EXTENSION.into(), json!("hold-100"));
+//! let started = Instant::now();
+//! assert_eq!(router.dispatch(placed, None).await.unwrap(), json!(42));
+//! assert!(started.elapsed() >= Duration::from_millis(100));
+//! # });
+//! # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 use std::future::Future;
 

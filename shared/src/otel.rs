@@ -44,6 +44,9 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 
+// Call sites name it through this module, which the `otel` feature off replaces with no-ops.
+pub(crate) use opentelemetry::context::FutureExt;
+
 /// The instrumentation scope of the kit's spans.
 pub const SCOPE: &str = "eventkit";
 

@@ -9,6 +9,39 @@
 //! which idempotent consumers absorb. An item that is not a readable envelope stops its
 //! shard the same way, with a logged reason, until it is fixed or the event source
 //! mapping's retry limit sends it to the on-failure destination.
+//!
+//! The relay publishes an outbox item from its stream; while the bus is down it reports the
+//! record, and the stream's retry publishes it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aws_lambda_events::event::dynamodb::Event as StreamBatch;
+//! use eventkit::outbox::Relay;
+//! use eventkit::publish::MemoryPublisher;
+//! use eventkit::Envelope;
+//! use serde_json::json;
+//!
+//! # tokio_test(async {
+//! let placed = Envelope::new("shop", "order.placed", json!({"order": 42}));
+//! // The item a command wrote with aws::dynamodb::outbox_put, as the table's stream delivers it.
+//! let batch: StreamBatch = serde_json::from_value(json!({"Records": [{"eventID": "1",
+//!     "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+//!     "dynamodb": {"SequenceNumber": "100", "SizeBytes": 1, "Keys": {"pk": {"S": placed.id}},
+//!         "NewImage": {"pk": {"S": placed.id}, "envelope": {"S": placed.to_json()}}}}]}))
+//! .unwrap();
+//! let bus = Arc::new(MemoryPublisher::default());
+//! let relay = Relay::new(bus.clone());
+//! bus.set_down(true);
+//! let failed = relay.handle(batch.clone()).await.batch_item_failures;
+//! assert_eq!(failed[0].item_identifier.as_deref(), Some("100"));
+//! bus.set_down(false);
+//! assert!(relay.handle(batch).await.batch_item_failures.is_empty());
+//! assert_eq!(bus.published()[0].id, placed.id);
+//! # });
+//! # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 use std::time::Duration;
 

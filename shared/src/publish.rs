@@ -2,6 +2,37 @@
 //! ([`crate::aws::eventbridge::EventBridgePublisher`]); [`QueueSender`] sends one to a queue
 //! chosen per message ([`crate::aws::sqs::SqsQueues`]). Both have in-memory versions for
 //! unit tests.
+//!
+//! A bus that rejects one entry of a batch: the error names it, so only it is sent again.
+//!
+//! ```
+//! use eventkit::publish::{MemoryPublisher, MemoryQueues, PublishError, Publisher, QueueSender};
+//! use eventkit::Envelope;
+//! use serde_json::json;
+//!
+//! # tokio_test(async {
+//! // EventBridgePublisher and SqsQueues (crate::aws) in a function; memory here.
+//! let bus = MemoryPublisher::default();
+//! let events: Vec<Envelope> =
+//!     (1..=3).map(|n| Envelope::new("shop", "order.placed", json!({"order": n}))).collect();
+//! bus.reject_once(events[1].id.clone());
+//! let err = bus.publish(&events).await.unwrap_err();
+//! assert!(matches!(err, PublishError::Rejected(_)));
+//! let failed = err.failed_ids(&events);
+//! assert_eq!(failed, [events[1].id.as_str()]);
+//! let retry: Vec<Envelope> =
+//!     events.iter().filter(|e| failed.contains(&e.id.as_str())).cloned().collect();
+//! bus.publish(&retry).await.unwrap();
+//! assert_eq!(bus.published().len(), 3);
+//!
+//! let queues = MemoryQueues::default();
+//! queues.send_to("https://sqs.us-east-1.amazonaws.com/1/orders", &events[0]).await.unwrap();
+//! assert_eq!(queues.sent()[0].1, events[0]);
+//! # });
+//! # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 use std::sync::Mutex;
 

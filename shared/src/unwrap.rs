@@ -2,6 +2,30 @@
 //! record whose body is an envelope or an EventBridge event (a bus rule targeting a queue).
 //!
 //! Like Powertools' parser envelopes, but the result is always the kit's [`Envelope`].
+//!
+//! The same envelope out of a queue fed directly or by a bus rule, and an AWS service's event
+//! wrapped as one.
+//!
+//! ```
+//! use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+//! use eventkit::unwrap::{from_sqs_body, wrap_foreign_eventbridge};
+//! use eventkit::Envelope;
+//! use serde_json::json;
+//!
+//! let placed = Envelope::new("shop", "order.placed", json!({"order": 42}));
+//! let direct = placed.to_json();
+//! let via_rule = json!({"detail-type": "order.placed", "source": "shop", "detail": placed});
+//! assert_eq!(from_sqs_body(&direct).unwrap(), placed);
+//! assert_eq!(from_sqs_body(&via_rule.to_string()).unwrap(), placed);
+//!
+//! let created: EventBridgeEvent = serde_json::from_value(json!({"id": "eb-9", "source": "aws.s3",
+//!     "detail-type": "Object Created", "time": "2026-01-01T00:00:00Z",
+//!     "detail": {"bucket": {"name": "uploads"}}})).unwrap();
+//! let wrapped = wrap_foreign_eventbridge(&created).unwrap();
+//! assert_eq!((wrapped.id.as_str(), wrapped.event_type.as_str()), ("eb-9", "Object Created"));
+//! assert_eq!(wrapped.correlation_id, "eb-9");
+//! assert_eq!(wrapped.data, Some(json!({"bucket": {"name": "uploads"}})));
+//! ```
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsMessage;

@@ -25,16 +25,9 @@ struct Paid {
 }
 
 /// The handlers' error: a named error type, as Lambda reports it.
+#[derive(Debug, thiserror::Error, eventkit::ErrorType)]
+#[error("payment refused by the test")]
 struct Refused;
-
-impl From<Refused> for lambda_runtime::Diagnostic {
-    fn from(_: Refused) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: "Refused".into(),
-            error_message: "payment refused by the test".into(),
-        }
-    }
-}
 
 fn envelope(event_type: &str, data: Value, seconds_old: i64) -> Envelope {
     let mut e = Envelope::new("eventkit.test", event_type, data);

@@ -59,17 +59,6 @@ fn attribute(span: &Value, key: &str) -> Option<String> {
         .and_then(|a| a["value"]["stringValue"].as_str().map(str::to_owned))
 }
 
-struct Never;
-
-impl From<Never> for lambda_runtime::Diagnostic {
-    fn from(_: Never) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: "Never".into(),
-            error_message: String::new(),
-        }
-    }
-}
-
 /// What each handled event would send on: its id and the `traceparent` it would carry.
 type Sent = Mutex<Vec<(String, Option<String>)>>;
 
@@ -103,7 +92,7 @@ async fn each_record_continues_its_trace_and_what_it_sends_carries_it_on() {
             let next = e.caused("eventkit.test", "order.routed", json!({}));
             let traceparent = otel::stamped(&next).traceparent.clone();
             sent.lock().unwrap().push((e.id.clone(), traceparent));
-            Ok::<_, Never>(())
+            Ok::<_, std::convert::Infallible>(())
         },
     );
 

@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use eventkit::envelope::stable_id;
 use eventkit::idempotency::StoreError;
 use eventkit::publish::{PublishError, Publisher};
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Event, Router};
 use eventkit_contracts::checkout::*;
-use lambda_runtime::Diagnostic;
 use serde_json::json;
 
 pub mod dynamodb;
@@ -106,7 +106,7 @@ pub const SHIP: Step = Step {
 };
 
 /// Why a step did not happen. The variant is the error type the orchestrator sees.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum SagaError {
     /// No stock (business refusal; nothing to undo).
     #[error("order `{0}`: no stock to reserve")]
@@ -119,6 +119,7 @@ pub enum SagaError {
     ShippingUnavailable(String),
     /// A dependency failed; the same call may succeed later.
     #[error("order `{order_id}`: {step} failed transiently ({why}); retry")]
+    #[error_type("TransientError")]
     Transient {
         /// The order.
         order_id: String,
@@ -150,25 +151,8 @@ pub enum SagaError {
     },
     /// The input is unusable.
     #[error("invalid checkout: {0}")]
+    #[error_type("InvalidCheckout")]
     Invalid(String),
-}
-
-impl From<SagaError> for Diagnostic {
-    fn from(e: SagaError) -> Diagnostic {
-        let error_type = match &e {
-            SagaError::InventoryUnavailable(_) => "InventoryUnavailable",
-            SagaError::PaymentDeclined(_) => "PaymentDeclined",
-            SagaError::ShippingUnavailable(_) => "ShippingUnavailable",
-            SagaError::Transient { .. } => "TransientError",
-            SagaError::WrongState { .. } => "WrongState",
-            SagaError::AlreadyPassed { .. } => "AlreadyPassed",
-            SagaError::Invalid(_) => "InvalidCheckout",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 impl From<StoreError> for SagaError {
@@ -313,20 +297,13 @@ pub async fn run_step<O: Orders>(
     }
 }
 
-fn checkout_of(event: &Envelope<Checkout>) -> Checkout {
-    event
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"))
-}
-
 /// An orchestrated step: the task input is an envelope whose type names the step.
 async fn task<O: Orders, P>(
     step: Step,
     participant: Arc<Participant<O, P>>,
-    event: Envelope<Checkout>,
+    event: Event<Checkout>,
 ) -> Result<StepResult, SagaError> {
-    let checkout = checkout_of(&event);
+    let checkout = event.data;
     let result = run_step(&participant.orders, step, &checkout).await?;
     tracing::info!(order_id = %checkout.order_id, step = step.name, status = %result.status, changed = result.changed, "orchestrated step");
     Ok(result)
@@ -339,9 +316,9 @@ async fn react<O: Orders, P: Publisher>(
     success: &'static str,
     failure: Option<&'static str>,
     participant: Arc<Participant<O, P>>,
-    event: Envelope<Checkout>,
+    event: Event<Checkout>,
 ) -> Result<StepResult, SagaError> {
-    let checkout = checkout_of(&event);
+    let (checkout, event) = event.into_parts();
     let (next, result) = match run_step(&participant.orders, step, &checkout).await {
         Ok(result) => (success, Ok(result)),
         // What this step announced has already moved the saga on (its compensation ran):
@@ -390,10 +367,10 @@ async fn react<O: Orders, P: Publisher>(
 
 macro_rules! handler {
     (task $step:expr) => {
-        |p: Arc<Participant<O, P>>, e: Envelope<Checkout>| task($step, p, e)
+        |p: Arc<Participant<O, P>>, e: Event<Checkout>| task($step, p, e)
     };
     (react $step:expr, $ok:expr, $fail:expr) => {
-        |p: Arc<Participant<O, P>>, e: Envelope<Checkout>| react($step, $ok, $fail, p, e)
+        |p: Arc<Participant<O, P>>, e: Event<Checkout>| react($step, $ok, $fail, p, e)
     };
 }
 

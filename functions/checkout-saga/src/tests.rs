@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use eventkit::publish::MemoryPublisher;
+use eventkit::Envelope;
 use eventkit_contracts::orders::Line;
 use serde_json::Value;
 
@@ -60,17 +61,17 @@ async fn injected_faults_refuse_or_fail_transiently_then_recover() {
     let err = run_step(&orders, CHARGE, &checkout("o-1", &[("charge", "reject")]))
         .await
         .unwrap_err();
-    assert_eq!(Diagnostic::from(err).error_type, "PaymentDeclined");
+    assert_eq!(err.error_type(), "PaymentDeclined");
     let flaky = checkout("o-2", &[("charge", "transient:2")]);
     for _ in 0..2 {
         let err = run_step(&orders, CHARGE, &flaky).await.unwrap_err();
-        assert_eq!(Diagnostic::from(err).error_type, "TransientError");
+        assert_eq!(err.error_type(), "TransientError");
     }
     assert!(run_step(&orders, CHARGE, &flaky).await.unwrap().changed);
     let err = run_step(&orders, REFUND, &checkout("o-3", &[("refund", "always")]))
         .await
         .unwrap_err();
-    assert_eq!(Diagnostic::from(err).error_type, "TransientError");
+    assert_eq!(err.error_type(), "TransientError");
     let err = run_step(&orders, SHIP, &checkout("o-4", &[("ship", "sometimes")]))
         .await
         .unwrap_err();

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eventkit::envelope::stable_id;
 use eventkit::publish::{PublishError, Publisher, QueueSender, SendError};
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Event, Router};
 use eventkit_contracts::documents::{
     DocumentSubmitted, ProduceDocument, DOCUMENT_SUBMITTED, PRODUCE_DOCUMENT, SOURCE,
 };
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -29,13 +29,15 @@ pub mod dynamodb;
 pub const MAX_SIZE: usize = 32 * 1024 * 1024;
 
 /// Why producing or receiving a document failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum DocumentError {
     /// The request is unusable.
     #[error("invalid document request: {0}")]
+    #[error_type("InvalidRequest")]
     Invalid(String),
     /// The content does not hash to what the producer said.
     #[error("document `{document_id}` is corrupt: content hashes to {actual}, the event says {expected}")]
+    #[error_type("CorruptDocument")]
     Corrupt {
         /// The document.
         document_id: String,
@@ -46,27 +48,16 @@ pub enum DocumentError {
     },
     /// The bus did not take the event.
     #[error(transparent)]
+    #[error_type("TransientError")]
     Publish(#[from] PublishError),
     /// The queue did not take the message.
     #[error(transparent)]
+    #[error_type("TransientError")]
     Send(#[from] SendError),
     /// The documents table failed.
     #[error("document store failed: {0}")]
+    #[error_type("TransientError")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<DocumentError> for Diagnostic {
-    fn from(e: DocumentError) -> Diagnostic {
-        let error_type = match e {
-            DocumentError::Invalid(_) => "InvalidRequest",
-            DocumentError::Corrupt { .. } => "CorruptDocument",
-            _ => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// What the consumer records per document copy.
@@ -120,12 +111,9 @@ pub fn make_content(document_id: &str, size: usize) -> String {
 /// `document.produce`: make the document, send it by bus and by queue.
 pub async fn produce<P: Publisher, Q: QueueSender, D>(
     app: Arc<ClaimCheckApp<P, Q, D>>,
-    command: Envelope<ProduceDocument>,
+    command: Event<ProduceDocument>,
 ) -> Result<Value, DocumentError> {
-    let request = command
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let request = &command.data;
     if request.document_id.trim().is_empty() {
         return Err(DocumentError::Invalid(
             "`document_id` must not be empty".into(),
@@ -166,7 +154,7 @@ pub async fn produce<P: Publisher, Q: QueueSender, D>(
 /// `document.submitted`: check and record a redeemed document.
 pub async fn receive<P, Q, D: Documents>(
     app: Arc<ClaimCheckApp<P, Q, D>>,
-    event: Envelope<DocumentSubmitted>,
+    event: Event<DocumentSubmitted>,
 ) -> Result<Received, DocumentError> {
     let via = event
         .extensions
@@ -174,10 +162,7 @@ pub async fn receive<P, Q, D: Documents>(
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_owned();
-    let document = event
-        .data
-        .as_ref()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let document = &event.data;
     let actual = sha256_hex(document.content.as_bytes());
     if actual != document.sha256 {
         return Err(DocumentError::Corrupt {
@@ -215,6 +200,7 @@ mod tests {
     use super::*;
     use eventkit::claim_check::{ClaimCheck, MemoryPayloadStore, Offload, Transport};
     use eventkit::publish::{MemoryPublisher, MemoryQueues};
+    use eventkit::Envelope;
     use std::sync::Mutex;
 
     #[derive(Default)]

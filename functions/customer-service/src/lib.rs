@@ -12,45 +12,35 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eventkit::envelope::stable_id;
 use eventkit::idempotency::IdempotencyStore;
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Envelope, Event, Router};
 use eventkit_contracts::customers::{
     CustomerChanged, GetProfile, Profile, UpdateProfile, CUSTOMER_CHANGED, GET_PROFILE,
     PROFILE_UPDATED, SOURCE, UPDATE_PROFILE,
 };
-use lambda_runtime::Diagnostic;
 use serde_json::json;
 
 pub mod dynamodb;
 
 /// Why a command or query failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum CustomerError {
     /// No such customer.
     #[error("customer `{0}` does not exist")]
+    #[error_type("CustomerNotFound")]
     NotFound(String),
     /// A field is unusable.
     #[error("invalid profile: {0}")]
+    #[error_type("InvalidProfile")]
     Invalid(String),
     /// Another change won the race; retried.
     #[error("customer `{0}` changed concurrently; retry")]
+    #[error_type("TransientError")]
     Conflict(String),
     /// The table failed; retryable.
     #[error("profile store failed: {0}")]
+    #[error_type("TransientError")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<CustomerError> for Diagnostic {
-    fn from(e: CustomerError) -> Diagnostic {
-        let error_type = match e {
-            CustomerError::NotFound(_) => "CustomerNotFound",
-            CustomerError::Invalid(_) => "InvalidProfile",
-            CustomerError::Conflict(_) | CustomerError::Store(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// Profiles and their outbox.
@@ -66,12 +56,9 @@ pub trait Profiles: Send + Sync {
 /// Applies a profile change; returns the new profile.
 pub async fn update_profile<P: Profiles>(
     profiles: Arc<P>,
-    command: Envelope<UpdateProfile>,
+    command: Event<UpdateProfile>,
 ) -> Result<Profile, CustomerError> {
-    let update = command
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let (update, command) = command.into_parts();
     for (field, value) in [
         ("customer_id", &update.customer_id),
         ("name", &update.name),
@@ -133,9 +120,9 @@ pub async fn update_profile<P: Profiles>(
 /// Answers a profile read (the notification consumers' callback).
 pub async fn get_profile<P: Profiles>(
     profiles: Arc<P>,
-    query: Envelope<GetProfile>,
+    query: Event<GetProfile>,
 ) -> Result<Profile, CustomerError> {
-    let id = query.data.map(|q| q.customer_id).unwrap_or_default();
+    let id = query.data.customer_id.clone();
     tracing::info!(customer_id = %id, caller = %query.source, "profile read (callback)");
     profiles.get(&id).await?.ok_or(CustomerError::NotFound(id))
 }

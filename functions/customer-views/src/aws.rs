@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::primitives::Blob;
 use eventkit::idempotency::StoreError;
 use eventkit::Envelope;
-use eventkit_contracts::customers::{CustomerChanged, GetProfile, Profile, GET_PROFILE};
+use eventkit_contracts::customers::{GetProfile, Profile, GET_PROFILE};
 
 use crate::{CallbackCounter, CustomerSource, ViewError};
 
@@ -33,7 +33,7 @@ impl CustomerSource for LambdaCustomerSource {
     async fn get_profile(
         &self,
         customer_id: &str,
-        cause: &Envelope<CustomerChanged>,
+        cause: &Envelope<()>,
     ) -> Result<Profile, ViewError> {
         let unavailable = |reason: String| ViewError::SourceUnavailable {
             customer_id: customer_id.to_owned(),
@@ -47,6 +47,7 @@ impl CustomerSource for LambdaCustomerSource {
             },
         );
         eventkit::otel::stamp_current(&mut query);
+        eventkit::observability::log_envelope(eventkit::observability::Passage::Sent, &query);
         let out = self
             .client
             .invoke()
@@ -116,11 +117,7 @@ pub struct NoSource;
 
 #[async_trait]
 impl CustomerSource for NoSource {
-    async fn get_profile(
-        &self,
-        customer_id: &str,
-        _: &Envelope<CustomerChanged>,
-    ) -> Result<Profile, ViewError> {
+    async fn get_profile(&self, customer_id: &str, _: &Envelope<()>) -> Result<Profile, ViewError> {
         Err(ViewError::SourceUnavailable {
             customer_id: customer_id.to_owned(),
             reason: "this deployment has no CUSTOMER_SERVICE_FUNCTION: it takes fat events only; check its queue's rule".into(),

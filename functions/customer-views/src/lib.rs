@@ -19,16 +19,16 @@ use eventkit::idempotency::ordering::{
     envelope_version, Applied, OrderingError, VersionedStateStore,
 };
 use eventkit::idempotency::StoreError;
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Envelope, Event, Router};
 use eventkit_contracts::customers::{
     CustomerChanged, Profile, ProfileUpdated, CUSTOMER_CHANGED, PROFILE_UPDATED,
 };
-use lambda_runtime::Diagnostic;
 
 pub mod aws;
 
 /// Why a record was not applied.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum ViewError {
     /// The source did not answer the callback (down, throttled): the record is retried.
     #[error("the customer service did not answer the callback for `{customer_id}`: {reason}; the record is retried until it does")]
@@ -40,34 +40,23 @@ pub enum ViewError {
     },
     /// The event cannot be ordered.
     #[error(transparent)]
+    #[error_type("Unorderable")]
     Ordering(#[from] OrderingError),
     /// The replica table failed.
     #[error(transparent)]
+    #[error_type("TransientError")]
     Store(#[from] StoreError),
-}
-
-impl From<ViewError> for Diagnostic {
-    fn from(e: ViewError) -> Diagnostic {
-        let error_type = match e {
-            ViewError::SourceUnavailable { .. } => "SourceUnavailable",
-            ViewError::Ordering(_) => "Unorderable",
-            ViewError::Store(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// The source, called back by the notification consumer.
 #[async_trait]
 pub trait CustomerSource: Send + Sync {
-    /// The current profile (the call the seeds warn about: one per event per consumer).
+    /// The current profile (the call the seeds warn about: one per event per consumer);
+    /// `cause` is the event's envelope, the callback's cause.
     async fn get_profile(
         &self,
         customer_id: &str,
-        cause: &Envelope<CustomerChanged>,
+        cause: &Envelope<()>,
     ) -> Result<Profile, ViewError>;
 }
 
@@ -76,7 +65,7 @@ impl CustomerSource for Box<dyn CustomerSource> {
     async fn get_profile(
         &self,
         customer_id: &str,
-        cause: &Envelope<CustomerChanged>,
+        cause: &Envelope<()>,
     ) -> Result<Profile, ViewError> {
         (**self).get_profile(customer_id, cause).await
     }
@@ -103,12 +92,9 @@ pub struct Replica<V, S, C> {
 /// may already be newer than the event).
 pub async fn on_changed<V: VersionedStateStore, S: CustomerSource, C: CallbackCounter>(
     replica: Arc<Replica<V, S, C>>,
-    event: Envelope<CustomerChanged>,
+    event: Event<CustomerChanged>,
 ) -> Result<String, ViewError> {
-    let changed = event
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let changed = &event.data;
     let answer = replica
         .source
         .get_profile(&changed.customer_id, &event)
@@ -133,14 +119,11 @@ pub async fn on_changed<V: VersionedStateStore, S: CustomerSource, C: CallbackCo
 /// State transfer: keep the profile the event carries, newer wins.
 pub async fn on_profile_updated<V: VersionedStateStore, S, C>(
     replica: Arc<Replica<V, S, C>>,
-    event: Envelope<ProfileUpdated>,
+    event: Event<ProfileUpdated>,
 ) -> Result<String, ViewError> {
     let version = envelope_version(&event)?;
-    let profile = event
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
-    let state = serde_json::to_value(&profile).map_err(|e| StoreError {
+    let profile = &event.data;
+    let state = serde_json::to_value(profile).map_err(|e| StoreError {
         operation: "encode",
         source: Box::new(e),
     })?;
@@ -191,7 +174,7 @@ mod tests {
         async fn get_profile(
             &self,
             customer_id: &str,
-            _: &Envelope<CustomerChanged>,
+            _: &Envelope<()>,
         ) -> Result<Profile, ViewError> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(ViewError::SourceUnavailable {

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use eventkit::aws::{dynamodb::DynamoIdempotencyStore, load_config};
-use eventkit::config::required;
+use eventkit::config::{optional, required};
+use eventkit::idempotency;
 use front_door::{dynamodb::DynamoOrders, FrontDoor};
 use lambda_http::{run, service_fn, Error, Request, RequestExt};
 
@@ -13,13 +14,17 @@ async fn main() -> Result<(), Error> {
     eventkit::emf::init();
     let config = load_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let idempotency = DynamoIdempotencyStore::new(dynamodb.clone(), required("IDEMPOTENCY_TABLE")?);
+    // The connection and TLS set-up in init, on a full core, not in the first request.
+    let connections = idempotency::prewarm_connections(optional(idempotency::PREWARM).as_deref())?;
+    idempotency::prewarm(&idempotency, connections).await;
     let door = Arc::new(FrontDoor::new(
         DynamoOrders::new(
-            dynamodb.clone(),
+            dynamodb,
             required("ORDERS_TABLE")?,
             required("OUTBOX_TABLE")?,
         ),
-        DynamoIdempotencyStore::new(dynamodb, required("IDEMPOTENCY_TABLE")?),
+        idempotency,
     ));
     run(service_fn(move |request: Request| {
         let door = door.clone();

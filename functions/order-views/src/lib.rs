@@ -17,9 +17,9 @@ use eventkit::idempotency::ordering::{
     envelope_version, InSequence, OrderingError, SequencedStore,
 };
 use eventkit::idempotency::{IdempotencyStore, StoreError};
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Envelope, Event, Router};
 use eventkit_contracts::orders::{OrderCancelled, OrderPlaced, ORDER_CANCELLED, ORDER_PLACED};
-use lambda_runtime::Diagnostic;
 use serde_json::{json, Map, Value};
 
 /// Which read model a deployment keeps.
@@ -43,13 +43,15 @@ impl std::str::FromStr for View {
 }
 
 /// Why an event was not applied.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum ViewError {
     /// `VIEW` names no read model.
     #[error("VIEW=`{0}` is not a read model; use `orders` or `customer-totals`")]
+    #[error_type("BadConfiguration")]
     UnknownView(String),
     /// The event cannot be ordered.
     #[error(transparent)]
+    #[error_type("Unorderable")]
     Ordering(#[from] OrderingError),
     /// It came before its predecessor: retried until the gap fills.
     #[error("order `{order_id}`: event {sequence} arrived before {expected}; it is retried until the gap fills")]
@@ -63,22 +65,8 @@ pub enum ViewError {
     },
     /// The table failed; retryable.
     #[error(transparent)]
+    #[error_type("TransientError")]
     Store(#[from] StoreError),
-}
-
-impl From<ViewError> for Diagnostic {
-    fn from(e: ViewError) -> Diagnostic {
-        let error_type = match e {
-            ViewError::UnknownView(_) => "BadConfiguration",
-            ViewError::Ordering(_) => "Unorderable",
-            ViewError::OutOfOrder { .. } => "OutOfOrder",
-            ViewError::Store(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// Per-customer totals.
@@ -104,7 +92,7 @@ pub struct Views<Q, T> {
 async fn apply<Q: SequencedStore, T>(
     views: &Views<Q, T>,
     order_id: &str,
-    event: &Envelope<impl Sized>,
+    event: &Envelope<()>,
     changes: Map<String, Value>,
 ) -> Result<InSequence, ViewError> {
     let sequence = envelope_version(event)?;
@@ -135,12 +123,9 @@ fn object(value: Value) -> Map<String, Value> {
 /// `order.placed` into the order view.
 pub async fn order_placed<Q: SequencedStore, T>(
     views: Arc<Views<Q, T>>,
-    event: Envelope<OrderPlaced>,
+    event: Event<OrderPlaced>,
 ) -> Result<String, ViewError> {
-    let order = event
-        .data
-        .as_ref()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let order = &event.data;
     let changes = object(
         json!({"status": "PLACED", "customer": order.customer, "kind": order.kind,
         "total": order.total, "correlation_id": event.correlation_id}),
@@ -153,12 +138,9 @@ pub async fn order_placed<Q: SequencedStore, T>(
 /// `order.cancelled` into the order view.
 pub async fn order_cancelled<Q: SequencedStore, T>(
     views: Arc<Views<Q, T>>,
-    event: Envelope<OrderCancelled>,
+    event: Event<OrderCancelled>,
 ) -> Result<String, ViewError> {
-    let cancelled = event
-        .data
-        .as_ref()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let cancelled = &event.data;
     let changes = object(json!({"status": "CANCELLED", "cancel_reason": cancelled.reason}));
     Ok(apply(&views, &cancelled.order_id, &event, changes)
         .await?
@@ -168,12 +150,9 @@ pub async fn order_cancelled<Q: SequencedStore, T>(
 /// `order.placed` into the customer totals (once per envelope id: the router's idempotency).
 pub async fn count_order<Q, T: Totals>(
     views: Arc<Views<Q, T>>,
-    event: Envelope<OrderPlaced>,
+    event: Event<OrderPlaced>,
 ) -> Result<(), ViewError> {
-    let order = event
-        .data
-        .as_ref()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let order = &event.data;
     views
         .totals
         .add_order(&order.customer, &order.order_id, order.total)
@@ -202,7 +181,7 @@ pub fn router<Q: SequencedStore + 'static, T: Totals + 'static>(
             // Cancellations do not change what was spent here; acknowledge them.
             .on(
                 ORDER_CANCELLED,
-                |_: Arc<Views<Q, T>>, _: Envelope<Value>| async { Ok::<(), ViewError>(()) },
+                |_: Arc<Views<Q, T>>, _: Event<Value>| async { Ok::<(), ViewError>(()) },
             ),
     }
 }

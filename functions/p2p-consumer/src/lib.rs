@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eventkit::idempotency::{Completion, IdempotencyStore};
-use eventkit::{Envelope, Router};
-use lambda_runtime::Diagnostic;
+use eventkit::ErrorType;
+use eventkit::{Event, Router};
 use serde::{Deserialize, Serialize};
 
 pub mod dynamodb;
@@ -34,31 +34,20 @@ pub struct Posted {
 }
 
 /// Why an entry could not be posted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum LedgerError {
     /// The account does not exist or is closed: open it, then redrive the DLQ.
     #[error("account `{0}` is not open; open it, then redrive the dead-letter queue")]
     AccountNotOpen(String),
     /// The table failed; retryable.
     #[error("ledger store failed: {0}")]
+    #[error_type("TransientError")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Another invocation took over this entry's idempotency record (this one outlived its
     /// in-progress expiry): nothing was posted; the retry replays the other's result.
     #[error("entry `{0}` is being posted by another invocation; nothing was applied here, retried later")]
+    #[error_type("TransientError")]
     Superseded(String),
-}
-
-impl From<LedgerError> for Diagnostic {
-    fn from(e: LedgerError) -> Diagnostic {
-        let error_type = match e {
-            LedgerError::AccountNotOpen(_) => "AccountNotOpen",
-            LedgerError::Store(_) | LedgerError::Superseded(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// The ledger port.
@@ -75,11 +64,9 @@ pub trait Ledger: Send + Sync {
 /// Opens an account (idempotent by nature: an open account stays as it is).
 pub async fn open_account<L: Ledger>(
     ledger: Arc<L>,
-    event: Envelope<AccountOpened>,
+    event: Event<AccountOpened>,
 ) -> Result<(), LedgerError> {
-    let opened = event
-        .data
-        .unwrap_or_else(|| unreachable!("the router types the payload"));
+    let opened = event.data;
     ledger.open(&opened.account).await?;
     tracing::info!(account = %opened.account, "account open");
     Ok(())
@@ -88,12 +75,10 @@ pub async fn open_account<L: Ledger>(
 /// Posts one entry. Idempotency (one post per envelope id) is the router's.
 pub async fn post_entry<L: Ledger>(
     ledger: Arc<L>,
-    event: Envelope<Entry>,
+    event: Event<Entry>,
     completion: Completion,
 ) -> Result<Posted, LedgerError> {
-    let entry = event
-        .data
-        .unwrap_or_else(|| unreachable!("the router types the payload"));
+    let entry = event.data;
     ledger.post(&entry, &completion).await?;
     tracing::info!(account = %entry.account, amount = entry.amount, "entry posted");
     Ok(Posted::from(&entry))
@@ -125,6 +110,7 @@ mod tests {
     use super::*;
     use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
     use eventkit::idempotency::MemoryIdempotencyStore;
+    use eventkit::Envelope;
     use serde_json::json;
     use std::collections::HashMap;
     use std::sync::Mutex;

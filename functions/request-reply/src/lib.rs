@@ -25,19 +25,20 @@ use async_trait::async_trait;
 use eventkit::envelope::stable_id;
 use eventkit::idempotency::StoreError;
 use eventkit::publish::{QueueSender, SendError};
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Event, Router};
 use eventkit_contracts::stock::*;
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub mod aws;
 
 /// Why a request or reply failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum ReplyError {
     /// The input is unusable.
     #[error("invalid request: {0}")]
+    #[error_type("InvalidRequest")]
     Invalid(String),
     /// A check is already pending under this correlation id.
     #[error("a stock check is already pending under correlation id `{0}`; start each check in its own conversation")]
@@ -50,23 +51,8 @@ pub enum ReplyError {
     NoReplyAddress(String),
     /// A store, queue or Step Functions call failed; retryable.
     #[error("{0}")]
+    #[error_type("TransientError")]
     Transient(String),
-}
-
-impl From<ReplyError> for Diagnostic {
-    fn from(e: ReplyError) -> Diagnostic {
-        let error_type = match e {
-            ReplyError::Invalid(_) => "InvalidRequest",
-            ReplyError::AlreadyPending(_) => "AlreadyPending",
-            ReplyError::ReplyAddressNotAllowed(_) => "ReplyAddressNotAllowed",
-            ReplyError::NoReplyAddress(_) => "NoReplyAddress",
-            ReplyError::Transient(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 impl From<StoreError> for ReplyError {
@@ -161,12 +147,9 @@ fn now_ms() -> i64 {
 /// correlation id every message of this check carries) and the deadline.
 pub async fn start<P: PendingRequests, Q: QueueSender>(
     r: Arc<Requester<P, Q>>,
-    command: Envelope<StartCheck>,
+    command: Event<StartCheck>,
 ) -> Result<Value, ReplyError> {
-    let start = command
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let start = &command.data;
     if start.sku.trim().is_empty() || start.timeout_ms == 0 {
         return Err(ReplyError::Invalid(
             "`sku` must not be empty and `timeout_ms` must be positive".into(),
@@ -198,17 +181,10 @@ pub async fn start<P: PendingRequests, Q: QueueSender>(
 /// `stock.check.replied`: match the reply, or drop it with the reason.
 pub async fn on_reply<P: PendingRequests, Q>(
     r: Arc<Requester<P, Q>>,
-    reply: Envelope<CheckReplied>,
+    reply: Event<CheckReplied>,
 ) -> Result<String, ReplyError> {
     let id = reply.correlation_id.clone();
-    let matched = r
-        .pending
-        .answer(
-            &id,
-            reply.data.as_ref().unwrap_or_else(|| unreachable!()),
-            now_ms(),
-        )
-        .await?;
+    let matched = r.pending.answer(&id, &reply.data, now_ms()).await?;
     match matched {
         Matched::Answered => tracing::info!(request_id = %id, "reply matched its request"),
         Matched::Duplicate => {
@@ -227,9 +203,9 @@ pub async fn on_reply<P: PendingRequests, Q>(
 /// `stock.check.result`: what became of a check.
 pub async fn result<P: PendingRequests, Q>(
     r: Arc<Requester<P, Q>>,
-    query: Envelope<CheckResultQuery>,
+    query: Event<CheckResultQuery>,
 ) -> Result<CheckResult, ReplyError> {
-    let id = query.data.map(|q| q.request_id).unwrap_or_default();
+    let id = query.data.request_id;
     Ok(match r.pending.get(&id).await? {
         None => CheckResult::Unknown,
         Some(PendingRecord {
@@ -245,12 +221,9 @@ pub async fn result<P: PendingRequests, Q>(
 /// `stock.check.requested`: answer by the reply address or the task token.
 pub async fn respond<Q: QueueSender, T: TaskTokens>(
     r: Arc<Responder<Q, T>>,
-    request: Envelope<CheckRequested>,
+    request: Event<CheckRequested>,
 ) -> Result<String, ReplyError> {
-    let asked = request
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let asked = &request.data;
     if asked.sku.starts_with("silent-") {
         tracing::info!(sku = %asked.sku, "silent by design: no reply");
         return Ok("silent".into());

@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use eventkit::publish::MemoryQueues;
+use eventkit::Envelope;
 
 use super::*;
 

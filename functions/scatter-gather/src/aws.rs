@@ -190,6 +190,7 @@ impl Timer for SqsTimer {
         // SQS delays whole seconds, at most 15 minutes: round up, so it is never early.
         let seconds = delay.as_millis().div_ceil(1000).min(900) as i32;
         let stamped = eventkit::otel::stamped(event);
+        eventkit::observability::log_envelope(eventkit::observability::Passage::Sent, &stamped);
         let request = self.client.send_message().queue_url(&self.queue_url);
         eventkit::aws::sqs::with_trace_header(request, &stamped)
             .message_body(stamped.to_json())

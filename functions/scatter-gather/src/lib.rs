@@ -23,40 +23,28 @@ use async_trait::async_trait;
 use eventkit::envelope::stable_id;
 use eventkit::idempotency::StoreError;
 use eventkit::publish::{PublishError, Publisher};
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Envelope, Event, Router};
 use eventkit_contracts::quotes::*;
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub mod aws;
 
 /// Why a request or part was not handled.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum GatherError {
     /// The request is unusable.
     #[error("invalid quote request: {0}")]
+    #[error_type("InvalidRequest")]
     Invalid(String),
     /// An offer for a gather not opened yet (the request is still on its way): retried.
     #[error("no gather is open under correlation id `{0}` yet; the offer is retried until its request arrives")]
     NotOpenYet(String),
     /// A store, bus or timer call failed; retryable.
     #[error("{0}")]
+    #[error_type("TransientError")]
     Transient(String),
-}
-
-impl From<GatherError> for Diagnostic {
-    fn from(e: GatherError) -> Diagnostic {
-        let error_type = match e {
-            GatherError::Invalid(_) => "InvalidRequest",
-            GatherError::NotOpenYet(_) => "NotOpenYet",
-            GatherError::Transient(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 impl From<StoreError> for GatherError {
@@ -183,12 +171,9 @@ fn now_ms() -> i64 {
 /// `quote.requested`: open the gather, start its timer.
 pub async fn open<G: Gathers, T: Timer, P>(
     a: Arc<Aggregator<G, T, P>>,
-    request: Envelope<QuoteRequested>,
+    request: Event<QuoteRequested>,
 ) -> Result<String, GatherError> {
-    let r = request
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let r = &request.data;
     if r.suppliers.is_empty() || r.deadline_ms == 0 {
         return Err(GatherError::Invalid(
             "`suppliers` must name at least one and `deadline_ms` must be positive".into(),
@@ -229,7 +214,7 @@ pub async fn open<G: Gathers, T: Timer, P>(
 
 async fn close_and_publish<G: Gathers, T, P: Publisher>(
     a: &Aggregator<G, T, P>,
-    cause: &Envelope<impl Serialize + Clone>,
+    cause: &Envelope<()>,
     completed_by: &str,
 ) -> Result<Option<QuoteAggregated>, GatherError> {
     let Some(gather) = a.gathers.close(&cause.correlation_id, completed_by).await? else {
@@ -248,13 +233,10 @@ async fn close_and_publish<G: Gathers, T, P: Publisher>(
 /// `quote.offered`: add the part; close the gather when its policy is met.
 pub async fn part<G: Gathers, T, P: Publisher>(
     a: Arc<Aggregator<G, T, P>>,
-    offer: Envelope<QuoteOffered>,
+    offer: Event<QuoteOffered>,
 ) -> Result<String, GatherError> {
-    let o = offer
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
-    match a.gathers.add_part(&offer.correlation_id, &o).await? {
+    let o = &offer.data;
+    match a.gathers.add_part(&offer.correlation_id, o).await? {
         Added::Unknown => Err(GatherError::NotOpenYet(offer.correlation_id.clone())),
         Added::Duplicate(gather) if gather.policy_met() && !gather.published => {
             // The part was added before but its close or publish failed: finish it now.
@@ -291,7 +273,7 @@ pub async fn part<G: Gathers, T, P: Publisher>(
 /// `quote.deadline`: close whatever is still open, with what it has.
 pub async fn deadline<G: Gathers, T, P: Publisher>(
     a: Arc<Aggregator<G, T, P>>,
-    timer: Envelope<Value>,
+    timer: Event<Value>,
 ) -> Result<String, GatherError> {
     Ok(match close_and_publish(&a, &timer, "deadline").await? {
         Some(_) => "completed at the deadline".into(),
@@ -329,12 +311,9 @@ pub struct Supplier<P> {
 /// `quote.requested` at a supplier: answer it if asked.
 pub async fn quote<P: Publisher>(
     s: Arc<Supplier<P>>,
-    request: Envelope<QuoteRequested>,
+    request: Event<QuoteRequested>,
 ) -> Result<Value, GatherError> {
-    let r = request
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("typed by the router"));
+    let r = &request.data;
     if !r.suppliers.contains(&s.name) {
         return Ok(Value::Null);
     }

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use eventkit::envelope::stable_id;
 use eventkit::idempotency::IdempotencyStore;
 use eventkit::publish::{QueueSender, SendError};
-use eventkit::{Envelope, Router};
+use eventkit::ErrorType;
+use eventkit::{Event, Router};
 use eventkit_contracts::fulfilment::{FulfilmentRequested, FULFILMENT_REQUESTED, SOURCE};
 use eventkit_contracts::orders::{OrderKind, OrderPlaced, ORDER_PLACED};
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
 /// One row of the routing table.
@@ -43,10 +43,11 @@ impl Route {
 }
 
 /// Why an order was not routed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum RoutingError {
     /// The routing table is unusable (found at start-up).
     #[error("ROUTES is not a valid routing table ({0}); expected [{{\"name\", \"kind\", \"queue\", \"min_total\"?}}, ...]")]
+    #[error_type("BadRoutingTable")]
     BadTable(String),
     /// No route matches: the order goes to the DLQ until a route exists.
     #[error("no route matches order `{order_id}` (kind `{kind}`, total {total}); add a route for it to ROUTES, then redrive the DLQ")]
@@ -60,6 +61,7 @@ pub enum RoutingError {
     },
     /// The receiver's queue did not take the command; retryable.
     #[error("sending to receiver `{route}` failed: {source}")]
+    #[error_type("TransientError")]
     Send {
         /// The route chosen.
         route: String,
@@ -67,20 +69,6 @@ pub enum RoutingError {
         #[source]
         source: SendError,
     },
-}
-
-impl From<RoutingError> for Diagnostic {
-    fn from(e: RoutingError) -> Diagnostic {
-        let error_type = match e {
-            RoutingError::BadTable(_) => "BadRoutingTable",
-            RoutingError::NoRoute { .. } => "NoRoute",
-            RoutingError::Send { .. } => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// Parses and checks a routing table.
@@ -122,12 +110,9 @@ pub fn choose<'a>(routes: &'a [Route], order: &OrderPlaced) -> Result<&'a Route,
 /// Routes one order; returns the route's name.
 pub async fn route_order<Q: QueueSender>(
     state: Arc<SenderRouter<Q>>,
-    event: Envelope<OrderPlaced>,
+    event: Event<OrderPlaced>,
 ) -> Result<String, RoutingError> {
-    let order = event
-        .data
-        .clone()
-        .unwrap_or_else(|| unreachable!("the router types the payload"));
+    let (order, event) = event.into_parts();
     let route = choose(&state.routes, &order)?;
     let command = event
         .caused(
@@ -175,6 +160,7 @@ mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
     use eventkit::idempotency::MemoryIdempotencyStore;
     use eventkit::publish::MemoryQueues;
+    use eventkit::Envelope;
     use eventkit_contracts::orders::{Line, SOURCE as ORDERS};
     use serde_json::json;
 

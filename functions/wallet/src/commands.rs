@@ -13,8 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore};
 use eventkit::idempotency::IdempotencyStore;
-use eventkit::{Envelope, Router};
-use lambda_runtime::Diagnostic;
+use eventkit::ErrorType;
+use eventkit::{Event, Router};
 
 use crate::{metadata_of, Wallet, WalletCommand, WalletError, META_CAUSATION};
 
@@ -29,10 +29,11 @@ pub const ATTEMPTS: usize = 3;
 pub const RECENT: usize = 100;
 
 /// Why a command was not executed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum CommandError {
     /// The aggregate refused it: the reason names what to send instead.
     #[error("wallet `{wallet}` refused the command: {reason}")]
+    #[error_type("CommandRefused")]
     Refused {
         /// The wallet.
         wallet: String,
@@ -41,6 +42,7 @@ pub enum CommandError {
     },
     /// The envelope names no wallet.
     #[error("a wallet command needs `subject` = the wallet id")]
+    #[error_type("BadCommand")]
     NoWallet,
     /// Another command kept committing first.
     #[error("wallet `{wallet}`: another command committed first {ATTEMPTS} times; retried later")]
@@ -50,22 +52,8 @@ pub enum CommandError {
     },
     /// The event store failed; retryable.
     #[error("event store: {0}")]
+    #[error_type("TransientError")]
     Store(String),
-}
-
-impl From<CommandError> for Diagnostic {
-    fn from(e: CommandError) -> Diagnostic {
-        let error_type = match e {
-            CommandError::Refused { .. } => "CommandRefused",
-            CommandError::NoWallet => "BadCommand",
-            CommandError::Conflict { .. } => "Conflict",
-            CommandError::Store(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// Executes commands on wallets (the framework over an event store).
@@ -190,14 +178,14 @@ pub async fn execute<C: Commands + ?Sized>(
 
 async fn handle<C: Commands>(
     commands: Arc<C>,
-    mut envelope: Envelope<WalletCommand>,
+    event: Event<WalletCommand>,
 ) -> Result<(), CommandError> {
+    let (command, mut envelope) = event.into_parts();
     let wallet = envelope.subject.clone().ok_or(CommandError::NoWallet)?;
     // The stored events' trace parent is this command's span, so the relay and the read
     // models continue the command's trace.
     eventkit::otel::stamp_current(&mut envelope);
     let metadata = metadata_of(&envelope);
-    let command = envelope.data.ok_or(CommandError::NoWallet)?;
     execute(commands.as_ref(), &wallet, command, metadata).await?;
     tracing::info!(wallet, "command executed");
     Ok(())

@@ -17,8 +17,8 @@ use eventkit::idempotency::ordering::{
     envelope_version, InSequence, OrderingError, SequencedStore,
 };
 use eventkit::idempotency::StoreError;
-use eventkit::{Envelope, EnvelopeError, Router};
-use lambda_runtime::Diagnostic;
+use eventkit::ErrorType;
+use eventkit::{Envelope, EnvelopeError, Event, Router};
 use serde_json::{json, Map, Value};
 
 use crate::{upcast, upcasters, WalletEvent, CLOSED, CREDITED, DEBITED, OPENED};
@@ -33,13 +33,15 @@ pub enum View {
 }
 
 /// Why an event was not applied.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, ErrorType)]
 pub enum ViewError {
     /// Not a wallet event this code reads.
     #[error(transparent)]
+    #[error_type("UnreadableEvent")]
     Envelope(#[from] EnvelopeError),
     /// No `sequence`.
     #[error(transparent)]
+    #[error_type("Unorderable")]
     Ordering(#[from] OrderingError),
     /// Ahead of its predecessor.
     #[error("wallet `{wallet}`: event {sequence} arrived before {expected}; it is retried until the gap fills")]
@@ -53,26 +55,20 @@ pub enum ViewError {
     },
     /// The table failed; retryable.
     #[error(transparent)]
+    #[error_type("TransientError")]
     Store(#[from] StoreError),
-}
-
-impl From<ViewError> for Diagnostic {
-    fn from(e: ViewError) -> Diagnostic {
-        let error_type = match e {
-            ViewError::Envelope(_) => "UnreadableEvent",
-            ViewError::Ordering(_) => "Unorderable",
-            ViewError::OutOfOrder { .. } => "OutOfOrder",
-            ViewError::Store(_) => "TransientError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// The event a published envelope carries (its type names the variant, `data` its fields).
 pub fn event_of(envelope: &Envelope) -> Result<WalletEvent, EnvelopeError> {
+    wallet_event(envelope, envelope.data.clone())
+}
+
+/// The event of `envelope`'s type with `data` as its fields (none: a variant without).
+fn wallet_event<T>(
+    envelope: &Envelope<T>,
+    data: Option<Value>,
+) -> Result<WalletEvent, EnvelopeError> {
     let variant = match envelope.event_type.as_str() {
         OPENED => "Opened",
         CREDITED => "Credited",
@@ -85,7 +81,7 @@ pub fn event_of(envelope: &Envelope) -> Result<WalletEvent, EnvelopeError> {
             })
         }
     };
-    let data = envelope.data.clone().unwrap_or_else(|| json!({}));
+    let data = data.unwrap_or_else(|| json!({}));
     serde_json::from_value(json!({ variant: data })).map_err(|e| EnvelopeError::InvalidField {
         field: "data".into(),
         reason: format!("{} {}: {e}", envelope.event_type, envelope.id),
@@ -197,7 +193,7 @@ pub async fn apply_summary<Q: SequencedStore>(
     }
 }
 
-fn wallet_of(envelope: &Envelope) -> Result<&str, EnvelopeError> {
+fn wallet_of<T>(envelope: &Envelope<T>) -> Result<&str, EnvelopeError> {
     envelope
         .subject
         .as_deref()
@@ -206,9 +202,10 @@ fn wallet_of(envelope: &Envelope) -> Result<&str, EnvelopeError> {
 
 async fn to_summary<Q: SequencedStore, L>(
     views: Arc<Views<Q, L>>,
-    envelope: Envelope,
+    event: Event<Option<Value>>,
 ) -> Result<(), ViewError> {
-    let event = event_of(&envelope)?;
+    let (data, envelope) = event.into_parts();
+    let event = wallet_event(&envelope, data)?;
     let sequence = envelope_version(&envelope)?;
     let wallet = wallet_of(&envelope)?;
     let outcome = apply_summary(&views.summary, wallet, sequence, &envelope.id, &event).await?;
@@ -218,9 +215,10 @@ async fn to_summary<Q: SequencedStore, L>(
 
 async fn to_statement<Q, L: StatementStore>(
     views: Arc<Views<Q, L>>,
-    envelope: Envelope,
+    event: Event<Option<Value>>,
 ) -> Result<(), ViewError> {
-    let event = event_of(&envelope)?;
+    let (data, envelope) = event.into_parts();
+    let event = wallet_event(&envelope, data)?;
     let sequence = envelope_version(&envelope)?;
     let wallet = wallet_of(&envelope)?;
     if let Some(line) = statement_line(&event) {

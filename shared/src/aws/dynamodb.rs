@@ -103,8 +103,25 @@ fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<Record> {
     })
 }
 
+/// The key [`IdempotencyStore::prewarm`] reads: never written, so the read finds nothing.
+pub const PREWARM_KEY: &str = "eventkit#prewarm";
+
 #[async_trait]
 impl IdempotencyStore for DynamoIdempotencyStore {
+    // A GetItem (the grant Powertools' idempotency needs too): half a read unit per call.
+    async fn prewarm(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(PREWARM_KEY))
+            .projection_expression("#id")
+            .expression_attribute_names("#id", attr::ID)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("prewarm", e))?;
+        Ok(())
+    }
+
     async fn put_in_progress(&self, record: &Record, now: Now) -> Result<PutOutcome, StoreError> {
         let mut put = self
             .client

@@ -22,6 +22,9 @@ const MAX_ENTRIES: usize = 10;
 
 /// The PutEvents entry for an envelope.
 pub fn to_entry(envelope: &Envelope, bus: &str) -> PutEventsRequestEntry {
+    // The current span becomes the receiver's parent.
+    let stamped = crate::otel::stamped(envelope);
+    crate::observability::log_envelope(crate::observability::Passage::Sent, &stamped);
     PutEventsRequestEntry::builder()
         .event_bus_name(bus)
         .source(&envelope.source)
@@ -31,8 +34,7 @@ pub fn to_entry(envelope: &Envelope, bus: &str) -> PutEventsRequestEntry {
                 .time
                 .map(|t| DateTime::from_millis(t.timestamp_millis())),
         )
-        // The current span becomes the receiver's parent.
-        .detail(crate::otel::stamped(envelope).to_json())
+        .detail(stamped.to_json())
         .build()
 }
 

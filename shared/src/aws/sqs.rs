@@ -106,6 +106,7 @@ impl SqsQueues {
 impl QueueSender for SqsQueues {
     async fn send_to(&self, queue_url: &str, envelope: &Envelope) -> Result<String, SendError> {
         let stamped = crate::otel::stamped(envelope);
+        crate::observability::log_envelope(crate::observability::Passage::Sent, &stamped);
         let body = stamped.to_json();
         let mut request =
             with_trace_header(self.client.send_message().queue_url(queue_url), &stamped);

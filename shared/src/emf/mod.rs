@@ -25,6 +25,29 @@
 //! Function dimension from `AWS_LAMBDA_FUNCTION_NAME`; `POWERTOOLS_METRICS_DISABLED=true`
 //! turns emission off. EventType values are the types a function has handlers for, never
 //! what a producer sent, so a foreign producer cannot grow the number of metrics.
+//!
+//! Counts become an EMF document with the function's dimensions, which the specification
+//! checker ([`spec`]) reads back as CloudWatch would.
+//!
+//! ```
+//! use eventkit::emf::{self, spec};
+//!
+//! // Lambda sets the function name; the namespace is Powertools' setting.
+//! std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "shop-orders");
+//! std::env::set_var("POWERTOOLS_METRICS_NAMESPACE", "Shop");
+//! # std::env::remove_var("EVENTKIT_PATTERN");
+//! # std::env::remove_var("POWERTOOLS_METRICS_DISABLED");
+//! assert!(emf::init().is_some());
+//! emf::records(3, 1); // what a function that is not a router counts itself
+//! let documents = String::from_utf8(emf::take()).unwrap();
+//! let data: Vec<spec::Datum> =
+//!     documents.lines().flat_map(|line| spec::check_line(line).unwrap()).collect();
+//! let processed = data.iter().find(|d| d.name == emf::RECORDS_PROCESSED).unwrap();
+//! assert_eq!(processed.namespace, "Shop");
+//! assert_eq!(processed.dimensions, [("Function".to_owned(), "shop-orders".to_owned())]);
+//! assert_eq!(processed.values, [3.0]);
+//! assert!(emf::take().is_empty(), "taking resets the counts");
+//! ```
 
 pub mod spec;
 
@@ -227,6 +250,9 @@ pub fn take() -> Vec<u8> {
     }
     buffer
 }
+
+/// An EventType label as the router keeps it per route (the `emf` feature off, a unit).
+pub(crate) type Label = SharedString;
 
 /// The EventType label for a handled type, or none if the format would refuse it. Built
 /// once per route (sanitising and allocating per record would sit on the hot path);

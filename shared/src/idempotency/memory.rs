@@ -126,4 +126,8 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
     async fn release(&self, held: &Record) -> Result<(), StoreError> {
         (**self).release(held).await
     }
+
+    async fn prewarm(&self) -> Result<(), StoreError> {
+        (**self).prewarm().await
+    }
 }

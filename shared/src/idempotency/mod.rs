@@ -190,8 +190,13 @@ impl StoreError {
     }
 }
 
+/// An error shown by a message of its own (an SDK error's full context, which its
+/// `Display` leaves out), its cause kept as the source. The AWS adapters box theirs in it too.
 #[derive(Debug)]
-struct Chained(String, Box<dyn std::error::Error + Send + Sync>);
+pub(crate) struct Chained(
+    pub(crate) String,
+    pub(crate) Box<dyn std::error::Error + Send + Sync>,
+);
 
 impl std::fmt::Display for Chained {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,6 +222,50 @@ pub trait IdempotencyStore: Send + Sync {
     /// failed, so a retry can run at once. If another invocation has taken the record over
     /// (this one outlived its in-progress expiry), the record is theirs and stays.
     async fn release(&self, held: &Record) -> Result<(), StoreError>;
+    /// Opens a connection to the store (DNS, TCP, TLS, the SDK's client and credentials)
+    /// without touching a record, so that cost falls in init, which Lambda runs on a full
+    /// core, rather than in the first invocation, which runs at the memory size's share of
+    /// one. [`crate::Router::run`] calls it; a store with nothing to open does nothing.
+    async fn prewarm(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// How many connections init opens to an idempotency store: one by default; a batch's
+/// records run concurrently, each on a connection of its own, so an SQS consumer with
+/// batches of 10 may ask for 10; 0 opens none. Read by [`crate::Router::run`].
+pub const PREWARM: &str = "EVENTKIT_PREWARM";
+
+/// [`PREWARM`] is set to something other than a number.
+#[derive(Debug, thiserror::Error)]
+#[error("{PREWARM}=`{0}` is not a number of connections (0 turns prewarming off)")]
+pub struct InvalidPrewarm(pub String);
+
+/// The connections [`PREWARM`]'s value (`setting`) asks for.
+pub fn prewarm_connections(setting: Option<&str>) -> Result<usize, InvalidPrewarm> {
+    setting.map_or(Ok(1), |v| {
+        v.trim().parse().map_err(|_| InvalidPrewarm(v.to_owned()))
+    })
+}
+
+/// Opens `connections` connections to `store` at once ([`IdempotencyStore::prewarm`]), in
+/// init. A failure is logged, not returned: the first invocation then opens its own.
+pub async fn prewarm(store: &(impl IdempotencyStore + ?Sized), connections: usize) {
+    if connections == 0 {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let opened = futures::future::join_all((0..connections).map(|_| store.prewarm())).await;
+    match opened.into_iter().find_map(Result::err) {
+        None => tracing::info!(
+            connections,
+            took_ms = started.elapsed().as_millis() as u64,
+            "idempotency store prewarmed"
+        ),
+        Some(e) => {
+            tracing::warn!(error = %e, "prewarming the idempotency store failed; the first invocation opens its connections")
+        }
+    }
 }
 
 /// What to do when the configured key is absent from the event.
