@@ -54,6 +54,33 @@ enum Command {
     /// Dead-letter queues: list, peek, redrive, purge.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// A pattern's cost per million events and the quota it reaches first at 1,000, 10,000
+    /// and 100,000 events/s, from the kit's measured figures and published us-east-1 prices
+    /// and quotas (docs/CAPACITY.md). Needs no stack and no credentials.
+    Estimate {
+        /// The pattern (its catalogue id), or `all`; without it, the patterns are listed.
+        #[arg(long)]
+        pattern: Option<String>,
+        /// Also report this rate, in events per second (`2500`, `2500/s`, `25k/s`).
+        #[arg(long)]
+        rate: Option<String>,
+        /// The event's envelope, in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: u64,
+        /// The functions' instruction set.
+        #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+        arch: Arch,
+        /// Distinct partition keys (accounts, orders, wallets) the events spread over.
+        #[arg(long, default_value_t = 1000)]
+        keys: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Arch {
+    #[value(name = "x86_64")]
+    X86_64,
+    Arm64,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +127,17 @@ enum Format {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Pure arithmetic on compiled-in figures: no AWS configuration, no stack.
+    if let Command::Estimate {
+        pattern,
+        rate,
+        size,
+        arch,
+        keys,
+    } = &cli.command
+    {
+        return estimate_command(pattern.as_deref(), rate.as_deref(), *size, *arch, *keys);
+    }
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let stack = match &cli.outputs {
         Some(path) => Stack::from_file(&cli.stack, path)?,
@@ -138,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
             let dlqs = dlq::find(&sqs, &queues).await?;
             dlq_command(command, &sqs, &config, &stack, &dlqs).await?;
         }
+        Command::Estimate { .. } => unreachable!("answered before the stack is read"),
         Command::Trace {
             correlation_id,
             format,
@@ -286,6 +325,53 @@ async fn dlq_command(
             );
             dlq::purge(sqs, &d.url).await?;
             println!("purged {}", d.name);
+        }
+    }
+    Ok(())
+}
+
+/// `eventkit estimate`: one pattern's report, every pattern's summary, or the list.
+fn estimate_command(
+    pattern: Option<&str>,
+    rate: Option<&str>,
+    size: u64,
+    arch: Arch,
+    keys: u64,
+) -> anyhow::Result<()> {
+    use eventkit_cli::estimate;
+    let book = estimate::Book::load()?;
+    let rate = rate.map(estimate::parse_rate).transpose()?;
+    let inputs = estimate::Inputs {
+        size,
+        arch: match arch {
+            Arch::X86_64 => estimate::Arch::X86_64,
+            Arch::Arm64 => estimate::Arch::Arm64,
+        },
+        keys,
+    };
+    match pattern {
+        None => {
+            println!("patterns (eventkit estimate --pattern <id>, or --pattern all):");
+            for id in estimate::pattern_ids() {
+                println!("  {id}");
+            }
+        }
+        Some("all") => {
+            print!("{}", estimate::summary_markdown(&book, inputs)?);
+            if let Some(r) = rate {
+                println!();
+                for e in estimate::all(&book, inputs)? {
+                    let at = e
+                        .first_limit(r)
+                        .map(|l| format!("first reached: {} (at {:.0}/s)", l.limit, l.ceiling))
+                        .unwrap_or_else(|| "every quota holds".into());
+                    println!("{} at {r:.0}/s: {at}", e.pattern);
+                }
+            }
+        }
+        Some(id) => {
+            let e = estimate::estimate(&estimate::find(id)?, &book, inputs)?;
+            print!("{}", e.render(rate));
         }
     }
     Ok(())

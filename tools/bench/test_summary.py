@@ -18,6 +18,11 @@ RESULTS = [
      "functions": [{"label": "a (one)", "ms": 3.0, "bytes": 7_000_000},
                    {"label": "b (one)", "ms": 5.0, "bytes": 7_000_000},
                    {"label": "c (two)", "ms": 4.0, "bytes": 9_000_000}]},
+    {"bench": "coldpath", "starts": 5, "memory_mb": 128.0, "rows": [
+        {"label": "floor: by hand", "init_cpu_ms": 5.0, "first_cpu_ms": 15.0, "cold_cpu_ms": 20.0,
+         "init_wall_ms": 6.0, "first_wall_ms": 300.0, "warm_wall_ms": 100.0, "warm_cpu_ms": 7.0},
+        {"label": "kit: p2p-consumer", "init_cpu_ms": 8.0, "first_cpu_ms": 16.0, "cold_cpu_ms": 24.0,
+         "init_wall_ms": 9.0, "first_wall_ms": 280.0, "warm_wall_ms": 200.0, "warm_cpu_ms": 14.0}]},
     {"bench": "idempotency", "added_ms": 0.0, "rows": []},
     {"bench": "idempotency", "added_ms": 5.0, "rows": [
         {"label": "eventkit, concurrent records",
@@ -56,6 +61,11 @@ class SummaryTest(unittest.TestCase):
         # Two binaries, not three functions: one of them over 8 MB.
         self.assertEqual(t["deflated bootstrap size, x86_64"][5], "no: 1 of 2 binaries under")
         self.assertEqual(t["deflated bootstrap size, x86_64"][3], "1.17-1.50x echo + SDK")
+        cold_path = t["cold path CPU: init + a first batch of 10 over a new TLS connection, ledger consumer"]
+        self.assertEqual(cold_path[1:], ["24.0 ms", "the same by hand on `lambda_runtime` + SDK, 20.0 ms",
+                                         "1.20x", "1.1x", "no"])
+        first = t["first batch wall / warm batch wall, capped at 128 MB's share of a core"]
+        self.assertEqual(first[1:], ["280 / 200 ms", "floor 300 / 100 ms", "1.40x", "1.5x", "yes"])
         idem = t["idempotent batch of 10 new records, 5 ms per request"]
         self.assertEqual(idem[3:], ["0.10 (10.0x less)", "5x less", "yes"])
         self.assertEqual(t["sequential DynamoDB round trips, batch of 10 new records"][3:], ["0.10", "<= 2", "yes"])

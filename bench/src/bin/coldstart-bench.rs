@@ -10,12 +10,21 @@
 //! a hundred bytes). Reads the binaries next to its own executable, so build them first
 //! (`make bench` does). Nothing here talks to AWS or LocalStack. `COLDSTART_ENV="K=V K2=V2"`
 //! adds variables to every start, to try what a setting changes.
+//!
+//! CPU: where this process may create cgroups (v1 `cpu` and `cpuacct`, as root here), each
+//! start runs in one, and the table adds its CPU time to the first `next` (user + system,
+//! every thread, from `cpuacct.usage`). `COLDSTART_MEMORY_MB=128` also caps the group at
+//! the share of a core Lambda gives that memory size (memory / 1,769 MB of one vCPU, by a
+//! CFS quota), so the wall column shows what the CPU costs in latency at that size. Lambda
+//! gives init a full core, so capped init walls are an upper bound; the cap is what the
+//! first invocation (its TLS handshakes) runs under, which this bench does not run yet.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use eventkit_bench::{lambda_env, CpuGroup};
 use eventkit_testkit::median;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,35 +38,7 @@ struct Target {
     binary: PathBuf,
     env: Vec<(String, String)>,
     starts: Vec<f64>,
-}
-
-/// The variables Lambda sets for a function (`provided.al2023`), with `api` as its Runtime API.
-fn lambda_env(function: &str, api: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_LAMBDA_RUNTIME_API", api.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
-        ),
-        (
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/12/03/[$LATEST]bench".into(),
-        ),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
-        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_DEFAULT_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "ASIABENCH".into()),
-        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
-        ("AWS_SESSION_TOKEN", "bench".into()),
-        ("LAMBDA_TASK_ROOT", "/var/task".into()),
-        ("_HANDLER", "bootstrap".into()),
-        ("TZ", ":UTC".into()),
-        ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
-    ]
+    cpu: Vec<f64>,
 }
 
 /// `init-steps` run `rounds` times: each step's median, in the order the steps ran.
@@ -90,21 +71,31 @@ fn init_steps(
     Ok(steps.into_iter().map(|(n, v)| (n, median(&v))).collect())
 }
 
-/// Starts `target` once; the time from spawn to its first `next`, in milliseconds.
-async fn start(target: &Target, listener: &TcpListener) -> anyhow::Result<f64> {
+/// Starts `target` once; the time from spawn to its first `next`, and the CPU time the
+/// process used (in `group`), in milliseconds.
+async fn start(
+    target: &Target,
+    listener: &TcpListener,
+    group: Option<&CpuGroup>,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let api = listener.local_addr()?;
     let lambda_env = lambda_env(&target.label, &api.to_string());
-    let began = Instant::now();
-    let mut child = Command::new(&target.binary)
+    let mut command = Command::new(&target.binary);
+    command
         .env_clear()
         .envs(target.env.iter().cloned())
         .envs(lambda_env)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", target.binary.display()))?;
+        .kill_on_drop(true);
+    let used_before = group.map(CpuGroup::usage_ns).transpose()?;
+    let began = Instant::now();
+    let mut child = match group {
+        Some(group) => group.spawn(&mut command),
+        None => command.spawn().map_err(Into::into),
+    }
+    .with_context(|| format!("cannot start {}", target.binary.display()))?;
     // The runtime's first request on its first connection is `next`, unless init failed.
     let next = async {
         let (mut socket, _) = listener.accept().await?;
@@ -136,8 +127,13 @@ async fn start(target: &Target, listener: &TcpListener) -> anyhow::Result<f64> {
     };
     let _ = child.start_kill();
     let output = child.wait_with_output().await?;
+    // Read once the process is gone: all of its CPU, to the first `next` and the kill.
+    let cpu_ms = match (group, used_before) {
+        (Some(group), Some(before)) => Some((group.usage_ns()? - before) as f64 / 1e6),
+        _ => None,
+    };
     match outcome {
-        Ok(took) => Ok(took.as_secs_f64() * 1000.0),
+        Ok(took) => Ok((took.as_secs_f64() * 1000.0, cpu_ms)),
         Err(e) => Err(e.context(format!(
             "{} ({}): {}",
             target.label,
@@ -160,10 +156,7 @@ fn deflated(binary: &Path) -> anyhow::Result<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .context("the bench's own folder")?
-        .to_path_buf();
+    let bin_dir = eventkit_bench::bin_dir()?;
     let python = std::env::var("BENCH_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("build/venv/bin/python"));
@@ -185,12 +178,14 @@ async fn main() -> anyhow::Result<()> {
             binary: bin_dir.join("echo-floor"),
             env: Vec::new(),
             starts: Vec::new(),
+            cpu: Vec::new(),
         },
         Target {
             label: "floor + SDK config and a DynamoDB client".into(),
             binary: bin_dir.join("echo-sdk-floor"),
             env: Vec::new(),
             starts: Vec::new(),
+            cpu: Vec::new(),
         },
     ];
     for f in &functions {
@@ -209,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
             binary: bin_dir.join(f["binary"].as_str().context("binary")?),
             env,
             starts: Vec::new(),
+            cpu: Vec::new(),
         });
     }
     for t in &targets {
@@ -232,32 +228,52 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let memory_mb = match std::env::var("COLDSTART_MEMORY_MB") {
+        Ok(v) => Some(
+            v.parse::<f64>()
+                .context("COLDSTART_MEMORY_MB: a number of MB, e.g. 128")?,
+        ),
+        Err(_) => None,
+    };
+    let group = CpuGroup::new(memory_mb)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     for _ in 0..rounds {
         for t in targets.iter_mut() {
-            let took = start(t, &listener).await?;
+            let (took, cpu) = start(t, &listener, group.as_ref()).await?;
             t.starts.push(took);
+            t.cpu.extend(cpu);
         }
     }
 
     let floor = median(&targets[0].starts);
     let floor_size = deflated(&targets[0].binary)?;
     let sdk_floor = median(&targets[1].starts);
+    let cpu_floor = (!targets[0].cpu.is_empty()).then(|| median(&targets[0].cpu));
     println!(
-        "Cold start: exec to the first Runtime API `next`, median of {rounds} starts; size = the bootstrap deflated (gzip -6)"
+        "Cold start: exec to the first Runtime API `next`, median of {rounds} starts; size = the bootstrap deflated (gzip -6){}",
+        match (&group, group.as_ref().and_then(|g| g.share)) {
+            (_, Some(share)) => format!("; CPU capped at {:.1}% of a core ({} MB)", share * 100.0, memory_mb.unwrap_or_default()),
+            (Some(_), None) => "; CPU uncapped".to_owned(),
+            (None, _) => "; no cgroup here: no CPU column".to_owned(),
+        }
     );
     println!(
-        "{:<52} {:>9} {:>9} {:>8} {:>10} {:>9} {:>10}",
-        "", "median", "min", "/ floor", "/ SDK floor", "size", "over floor"
+        "{:<52} {:>9} {:>9} {:>8} {:>10} {:>9} {:>10} {:>9} {:>9}",
+        "", "median", "min", "/ floor", "/ SDK floor", "size", "over floor", "CPU", "/ floor"
     );
     let mut results = Vec::new();
     for t in &targets {
         let size = deflated(&t.binary)?;
         let min = t.starts.iter().copied().fold(f64::MAX, f64::min);
         let med = median(&t.starts);
-        results.push(json!({"label": t.label, "ms": med, "bytes": size}));
+        let cpu = (!t.cpu.is_empty()).then(|| median(&t.cpu));
+        results.push(json!({"label": t.label, "ms": med, "bytes": size, "cpu_ms": cpu}));
+        let cpu_cols = match (cpu, cpu_floor) {
+            (Some(c), Some(f)) => format!(" {c:>6.2} ms {:>8.2}x", c / f),
+            _ => String::new(),
+        };
         println!(
-            "{:<52} {med:>6.2} ms {min:>6.2} ms {:>7.2}x {:>9.2}x {:>6.2} MB {:>7.2} MB",
+            "{:<52} {med:>6.2} ms {min:>6.2} ms {:>7.2}x {:>9.2}x {:>6.2} MB {:>7.2} MB{cpu_cols}",
             t.label,
             med / floor,
             med / sdk_floor,
@@ -266,8 +282,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     eventkit_testkit::record_bench(&json!({
-        "bench": "coldstart", "starts": rounds, "echo": results[0], "sdk_echo": results[1],
-        "functions": results[2..],
+        "bench": "coldstart", "starts": rounds, "memory_mb": memory_mb,
+        "echo": results[0], "sdk_echo": results[1], "functions": results[2..],
     }))?;
     println!(
         "Where a function's init goes (`init-steps`: the steps of a function's main in a fresh process, median of {rounds}):"
