@@ -4,6 +4,7 @@
 
 pub mod fault_proxy;
 pub mod function_copy;
+pub mod saga;
 pub mod stack;
 
 pub use eventkit_testkit::*;
