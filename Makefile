@@ -15,7 +15,7 @@ STACK ?= eventkit
 # every pattern test runs at once on 2 cores, LocalStack answers them all on one interpreter
 # lock, and at 6 s some handlers timed out waiting for it (a timed-out batch is retried,
 # which adds to the load that slowed it).
-LOCAL_PARAMETERS ?= FunctionTimeout=10 QueueVisibilityTimeout=12 TracesExporter=console
+LOCAL_PARAMETERS ?= FunctionTimeout=10 QueueVisibilityTimeout=12 TracesExporter=console LogEnvelopes=true
 # Cargo builds for the host's triple named explicitly, as cargo-lambda (and so `sam build`)
 # always does: the tests, the deployed functions and the README's `sam build` then share one
 # build in target/<triple>/ instead of compiling the workspace twice (~5 min on 2 cores).
@@ -62,16 +62,23 @@ lambda-build: ## build every function with cargo-lambda (target/lambda/<name>/bo
 	cargo lambda build --release
 
 # ---- checks ---------------------------------------------------------------------------
-.PHONY: lint fmt-check clippy doc publish-check cfn-lint checkov sam-cli infra infra-check asl-check iam-lint contracts contracts-check
-lint: fmt-check clippy doc infra-check asl-check iam-lint contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift, security and AWS's create-time rules, state machines, AsyncAPI drift, cfn-lint, checkov, a publishable crate
+.PHONY: lint fmt-check clippy doc publish-check features-check cfn-lint checkov sam-cli infra infra-check asl-check iam-lint contracts contracts-check
+lint: fmt-check clippy doc features-check infra-check asl-check iam-lint contracts-check cfn-lint checkov publish-check ## formatting, clippy, rustdoc, template drift, security and AWS's create-time rules, state machines, AsyncAPI drift, cfn-lint, checkov, a publishable crate
 fmt-check:
 	cargo fmt --all -- --check
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 doc: ## the crates' documentation, warnings denied
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
-publish-check: ## the eventkit crate packages and builds on its own, as a dependency of other projects would
-	cargo publish --dry-run -p eventkit --allow-dirty -q
+# A warning fails it too: code left unused by one combination (clippy sees only the default).
+features-check: ## the eventkit crate builds with no features, each feature alone, and SQS + DynamoDB
+	for f in '' sqs eventbridge dynamodb s3 otel emf sqs,dynamodb; do \
+		echo "eventkit --no-default-features --features '$$f'"; \
+		out=$$(cargo check -p eventkit --lib --no-default-features --features "$$f" -q 2>&1) || { echo "$$out"; exit 1; }; \
+		if grep -q '^warning' <<<"$$out"; then echo "$$out"; exit 1; fi; \
+	done
+publish-check: ## the eventkit crate (and its derive macros) package and build on their own, as a dependency of other projects would
+	cargo publish --dry-run -p eventkit-macros -p eventkit --allow-dirty -q
 cfn-lint:
 	$(LOCALSTACK) install
 	$(VENV)/bin/cfn-lint infra/template.yaml
@@ -110,8 +117,10 @@ contracts-check: ## the AsyncAPI document and catalogue match the code and templ
 	tools/contracts/asyncapi-check.sh
 
 .PHONY: test unit-test e2e-test executor-test patterns-test readme-test compat-venv
-test: ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern, the README's commands; ends with each stage's time
-	tools/dev/stages.sh lint unit-test e2e-test executor-test patterns-test readme-test
+test: ## everything: lint, unit, LocalStack e2e, executor, every deployed pattern, the demo and its page, the README's commands; ends with each stage's time
+	tools/dev/stages.sh lint unit-test e2e-test executor-test patterns-test demo-test readme-test
+# readme-test last: the README's `sam build` (cargo-lambda, zig as the C compiler) changes
+# ring's build environment, so any cargo build after it recompiles the TLS stack (~150 s).
 # Every cargo command here selects the whole workspace (tests picked by target or filter),
 # so all stages build one feature set of the dependencies, once: `-p` or `--exclude` would
 # resolve other features and rebuild the AWS SDK for each (minutes on 2 cores).
@@ -154,13 +163,30 @@ iam-audit: ## every AWS call the deployed functions, state machines and rules ma
 readme-test: deploy-local ## the README's marked command blocks, run as written (tests/tests/readme.rs)
 	cargo test --workspace --test readme -- --ignored --nocapture
 
+# ---- the demo page in a headless browser ----------------------------------------------
+# The page loads Mermaid from a copy of $(MERMAID_JS) beside it, so it renders offline.
+MERMAID_JS := build/mermaid/node_modules/mermaid/dist/mermaid.min.js
+.PHONY: browser browser-test mermaid
+mermaid: ## Mermaid (npm, from tools/browser/package-lock.json, into build/mermaid): the demo page draws with it
+	tools/dev/npm-ci.sh mermaid $(CURDIR)/tools/browser $(CURDIR)/build/mermaid node_modules/mermaid/dist/mermaid.min.js
+browser: build/browser-venv/.stamp mermaid ## headless Chromium (Debian's chromium-headless-shell unpacked into build/chromium, from tools/browser/chromium.lock), Playwright (build/browser-venv) and Mermaid for tools/browser/render_check.py
+	tools/browser/install-chromium.sh
+build/browser-venv/.stamp: tools/browser/requirements.lock
+	$(call uv-venv,build/browser-venv,$<)
+browser-test: browser ## render_check.py on its fixtures: every diagram of a page renders in the headless browser, and a broken one fails the check by name
+	build/browser-venv/bin/python -m unittest -q tools/browser/test_render_check.py
+
 # ---- deploy and run -------------------------------------------------------------------
-.PHONY: deploy-local demo soak invoke bench
+.PHONY: deploy-local demo demo-test soak invoke bench
 deploy-local: localstack-up ## build the functions and deploy infra/template.yaml to LocalStack (PATTERNS=a,b for some only)
 	tools/deploy/install-tools.sh
 	PYTHON=$(VENV)/bin/python ENDPOINT=$(ENDPOINT) STACK=$(STACK) PARAMETERS="$(LOCAL_PARAMETERS)" tools/deploy/deploy-local.sh
-demo: deploy-local ## the main job: LocalStack up, topology deployed, events through it
-	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin demo
+demo: deploy-local mermaid ## the main job: LocalStack up, topology deployed, every pattern through it, drawn in build/demo/index.html (PATTERN=<id> for one)
+	$(LOCAL_AWS) PATTERN=$(PATTERN) cargo run -q -p eventkit-e2e --bin demo
+demo-test: deploy-local browser ## the demo on the deployed stack: every step's outcome holds and every pattern has its step (the demo fails otherwise), and its page renders every diagram in headless Chromium
+	$(LOCAL_AWS) PATTERN= cargo run -q -p eventkit-e2e --bin demo
+	build/browser-venv/bin/python tools/browser/render_check.py build/demo/index.html
+	build/browser-venv/bin/python -m unittest -q tools/browser/test_render_check.py
 soak: deploy-local ## the deployed ledger pipeline under steady load, 1% poison, 10% duplicates, reconciled (SOAK_EVENTS, SOAK_RATE, SOAK_ACCOUNTS; not in make test)
 	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin soak
 invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer EVENT=events/...
@@ -198,7 +224,7 @@ aws-test: sam-cli compat-venv ## the pattern suite on an AWS stack deployed with
 aws-destroy: sam-cli ## delete an AWS stack, its bucket's objects and any log group a late invocation recreated: make aws-destroy STACK=<name>
 	STACK="$(STACK)" REGION="$(REGION)" PYTHON=$(AWS_PYTHON) tools/deploy/aws.sh destroy
 # ---- the developer's loop ---------------------------------------------------------------
-.PHONY: watch local-invoke new-function
+.PHONY: watch local-invoke new-function new-crate
 watch: ## run one function on the host, rebuilt on change, with its deployed settings: make watch FN=p2p-consumer [DEPLOYED=<name>]
 	@tools/deploy/install-tools.sh >/dev/null
 	FN="$(FN)" DEPLOYED="$(DEPLOYED)" PYTHON=$(VENV)/bin/python tools/dev/watch.sh
@@ -212,12 +238,18 @@ rebuild-wallet-summary: ## rebuild the wallet summary read model from the event 
 new-function: ## scaffold a pattern function on the router: make new-function NAME=my-consumer
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" tools/dev/new-function.sh
+new-crate: ## the same function as a crate of its own, outside this workspace (eventkit by path): make new-crate NAME=my-consumer DIR=..
+	@test -n "$(DIR)" || { echo "new-crate: say where: make new-crate NAME=<crate> DIR=<a folder outside this checkout>" >&2; exit 2; }
+	@tools/deploy/install-tools.sh >/dev/null
+	NAME="$(NAME)" DIR="$(DIR)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, and its size; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots; end to end through bus, rule, queue and consumer, the kit's ledger consumer vs the same consumer on Powertools as a Python Lambda (latency, events/s)
+bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, its size and CPU (also capped at 128 MB's share of a core); the cold path (init, a first batch over a new TLS connection to DynamoDB, a warm one) of the ledger consumer vs the same work by hand, in CPU and capped wall time; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots; end to end through bus, rule, queue and consumer, the kit's ledger consumer vs the same consumer on Powertools as a Python Lambda (latency, events/s)
 	@mkdir -p build/bench && rm -f $(BENCH_RESULTS)
 	cargo build -q --release --workspace $(addprefix --bin ,$(BENCH_BINS))
 	cargo bench -p eventkit -p workspace-hack --bench '*' -- --warm-up-time 0.5 --measurement-time 2
 	cargo run -q --release -p eventkit-bench --bin coldstart-bench
+	COLDSTART_MEMORY_MB=128 COLDSTART_STARTS=10 cargo run -q --release -p eventkit-bench --bin coldstart-bench
+	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin coldpath-bench
 	for ms in 0 5 10; do $(LOCAL_AWS) PYTHON=$(VENV)/bin/python tools/bench/with-latency.sh $$ms cargo run -q --release -p eventkit-bench --bin idempotency-bench; done
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin claimcheck-bench
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin snapshot-bench
@@ -233,5 +265,5 @@ bench: localstack-up compat-venv ## cold start of each function's release bootst
 # are cut from 3 + 5 s to 0.5 + 2 s per case: 16 cases, 1.5 minutes less, intervals mostly
 # within 1% (BENCHMARKS.md).
 BENCH_BINS := $(notdir $(patsubst %/,%,$(wildcard functions/*/))) echo-floor echo-sdk-floor \
-	init-steps coldstart-bench idempotency-bench claimcheck-bench snapshot-bench e2e-bench
+	init-steps coldstart-bench ledger-floor coldpath-bench idempotency-bench claimcheck-bench snapshot-bench e2e-bench
 bench: export BENCH_RESULTS := $(CURDIR)/build/bench/results.jsonl

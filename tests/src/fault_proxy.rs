@@ -13,7 +13,7 @@
 //! mode too.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,6 +40,7 @@ pub struct FaultProxy {
     port: u16,
     mode: watch::Sender<Mode>,
     failed: Arc<AtomicUsize>,
+    slowest: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -75,16 +76,17 @@ impl FaultProxy {
         let port = listener.local_addr()?.port();
         let (mode, watching) = watch::channel(Mode::Pass);
         let failed = Arc::new(AtomicUsize::new(0));
+        let slowest = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn({
-            let failed = failed.clone();
+            let (failed, slowest) = (failed.clone(), slowest.clone());
             async move {
                 while let Ok((client, _)) = listener.accept().await {
                     let mut watching = watching.clone();
                     let mode = *watching.borrow_and_update();
-                    let failed = failed.clone();
+                    let (failed, slowest) = (failed.clone(), slowest.clone());
                     tokio::spawn(async move {
                         tokio::select! {
-                            () = serve(client, upstream, mode, &failed) => {}
+                            () = serve(client, upstream, mode, &failed, &slowest) => {}
                             _ = watching.changed() => {}
                         }
                     });
@@ -95,6 +97,7 @@ impl FaultProxy {
             port,
             mode,
             failed,
+            slowest,
             task,
         })
     }
@@ -124,6 +127,12 @@ impl FaultProxy {
     pub fn failed(&self) -> usize {
         self.failed.load(Ordering::SeqCst)
     }
+
+    /// In [`Mode::Delay`], the longest the upstream took to answer a forwarded request
+    /// (the hold not counted), in milliseconds.
+    pub fn slowest_upstream_ms(&self) -> u64 {
+        self.slowest.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -132,7 +141,13 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode, failed: &AtomicUsize) {
+async fn serve(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mode: Mode,
+    failed: &AtomicUsize,
+    slowest: &AtomicU64,
+) {
     match mode {
         Mode::Pass => {
             if let Ok(mut up) = TcpStream::connect(upstream).await {
@@ -167,11 +182,13 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode, failed: 
             let mut closing = request[..line_end + 2].to_vec();
             closing.extend_from_slice(b"connection: close\r\n");
             closing.extend_from_slice(&request[line_end + 2..]);
+            let forwarded = std::time::Instant::now();
             if let Ok(mut up) = TcpStream::connect(upstream).await {
                 if up.write_all(&closing).await.is_ok() {
                     let _ = answer_closing(&mut up, &mut client).await;
                 }
             }
+            slowest.fetch_max(forwarded.elapsed().as_millis() as u64, Ordering::SeqCst);
         }
         Mode::LoseResponses => {
             let Some(request) = read_request(&mut client).await else {

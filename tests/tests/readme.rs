@@ -194,8 +194,9 @@ fn tempfile_path(name: &str) -> PathBuf {
 /// `build/` links to this workspace's tools.
 fn scratch_copy() -> PathBuf {
     let root = root();
-    let dir = tempfile_path("scratch");
-    let _ = std::fs::remove_dir_all(&dir);
+    // One level down, so a block may write beside the copy (`DIR=..`) and it all goes after.
+    let dir = tempfile_path("scratch").join("eventkit");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
     let files = Command::new("git")
         .args([
             "ls-files",
@@ -299,7 +300,7 @@ fn every_marked_readme_block_runs_as_written() {
             Err(e) => failures.push(format!("README.md:{}: {e}", block.line)),
         }
         if block.kind == Kind::Scratch {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(dir.parent().unwrap());
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -354,6 +355,16 @@ fn the_loop_refuses_bad_input_with_a_one_line_fix() {
         err.contains("functions/p2p-consumer already exists"),
         "{err}"
     );
+    let (code, err) = dev_script(
+        "new-function.sh",
+        &[("NAME", "order-audit"), ("DIR", "functions")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is inside this workspace") && err.contains("make new-function"),
+        "{err}"
+    );
+    assert!(!root().join("functions/order-audit").exists());
 
     let (code, err) = dev_script(
         "local-invoke.sh",

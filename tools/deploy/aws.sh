@@ -18,7 +18,7 @@
 #               template names functions <STACK>-<name>, and Lambda allows 64)
 #   PARAMETERS  deploy: Key=Value parameter overrides, space-separated (default: the
 #               template's defaults); the pattern suite's: FunctionTimeout=10
-#               QueueVisibilityTimeout=12 TracesExporter=console
+#               QueueVisibilityTimeout=12 TracesExporter=console LogEnvelopes=true
 #   DRY_RUN=1   deploy: stop at the change set: create it, print it, do not execute it
 #   BUCKET      deploy: S3 bucket for the artifacts (default: SAM's managed one, --resolve-s3)
 #   REGION      region (default: the one the credential chain resolves)

@@ -4,13 +4,23 @@
 # Usage: tools/dev/stages.sh <target>...   (make test calls it)
 set -uo pipefail
 declare -A usual=(
-    [lint]="fmt, clippy, template drift, cfn-lint; ~1 min warm, 6-9 min on a fresh clone (compiles the workspace)"
+    [lint]="fmt, clippy, features, template drift, cfn-lint; ~1 min warm, 10-13 min on a fresh clone (compiles the workspace)"
     [unit-test]="unit and doc tests, no AWS; ~1 min warm, 4-6 min on a fresh clone"
     [e2e-test]="the library on LocalStack's APIs and the Python peers; ~1-2 min (first run installs LocalStack and the peers)"
     [executor-test]="the Lambda process executor on its own LocalStack; ~1 min"
     [patterns-test]="builds every function, deploys the stack, runs every pattern; ~4-5 min (the build ~2 min of it on a fresh clone)"
     [readme-test]="the README's commands as written, on the deployed stack; ~2-4 min (sam build reuses the tests' build)"
+    [demo-test]="make demo on the deployed stack, every step's outcome checked, its page rendered in headless Chromium; ~2-3 min (the first run installs the browser, ~30 s)"
 )
+# A fresh clone's target/ and build/ grow to about 16 GB (measured); when the disk fills,
+# the failure surfaces much later as an obscure linker error, so say it first.
+need_gb=20
+free_gb=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+if [ ! -d target ] && [ "$free_gb" -lt "$need_gb" ]; then
+    echo "stages: ${free_gb} GB free here; a first run grows target/ and build/ to about 16 GB and needs ${need_gb} free. Free some space (old clones' target/ folders) and run again." >&2
+    exit 1
+fi
+echo "==> ${free_gb} GB free on this disk" >&2
 names=() times=() results=()
 status=0
 for stage in "$@"; do

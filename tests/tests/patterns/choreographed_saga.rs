@@ -5,51 +5,17 @@
 
 use std::time::Duration;
 
-use eventkit::Envelope;
 use eventkit_cli::fetch;
 use eventkit_cli::trace::Conversation;
 use eventkit_contracts::checkout::*;
 use eventkit_e2e::stack::Stack;
 use eventkit_e2e::{unique, wait_for};
 
-use crate::orchestrated_saga::{checkout, state};
+use eventkit_e2e::saga::choreograph;
+
+use crate::orchestrated_saga::state;
 
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// Publishes `checkout.requested` and waits until the conversation holds `last`.
-async fn choreograph(
-    stack: &Stack,
-    faults: &[(&str, &str)],
-    last: &str,
-) -> anyhow::Result<(Checkout, Conversation)> {
-    let c = checkout(faults);
-    let start = Envelope::new(
-        "eventkit.shop",
-        CHECKOUT_REQUESTED,
-        serde_json::to_value(&c)?,
-    )
-    .with_subject(&c.order_id)
-    .with_partition_key(&c.order_id);
-    let correlation = start.correlation_id.clone();
-    stack.publisher.publish(&[start]).await?;
-    let audit = stack.output("AuditLogGroupName")?;
-    let stack_name = std::env::var("STACK").unwrap_or_else(|_| "eventkit".into());
-    let conversation = wait_for(
-        &format!("{last} in conversation {correlation}"),
-        DEADLINE,
-        || async {
-            let conversation =
-                fetch::conversation(&stack.logs, &stack_name, &audit, &correlation).await?;
-            Ok(conversation
-                .flow()
-                .iter()
-                .any(|t| t == last)
-                .then_some(conversation))
-        },
-    )
-    .await?;
-    Ok((c, conversation))
-}
 
 #[tokio::test]
 async fn one_correlation_id_through_every_event_and_each_service_ends_right() -> anyhow::Result<()>
@@ -98,7 +64,7 @@ async fn one_correlation_id_through_every_event_and_each_service_ends_right() ->
     let runs = futures::future::try_join_all(
         cases
             .iter()
-            .map(|(faults, flow, _)| choreograph(&stack, faults, flow[flow.len() - 1])),
+            .map(|(faults, flow, _)| choreograph(&stack, faults, flow[flow.len() - 1], DEADLINE)),
     )
     .await?;
     for ((c, conversation), (faults, flow, ends)) in runs.iter().zip(&cases) {
@@ -141,6 +107,7 @@ async fn a_compensation_that_keeps_failing_waits_in_the_dlq_and_the_trace_names_
         &stack,
         &[("ship", "reject"), ("refund", "always")],
         SHIPPING_FAILED,
+        DEADLINE,
     )
     .await?;
     stack

@@ -100,8 +100,9 @@ async fn the_deployed_consumer_redeems_what_the_python_extended_client_sends() -
     let stack = Stack::load().await?;
     let document = unique("doc-py");
     let content = claim_check::make_content(&document, 2 * 1024 * 1024);
+    // The documents producer's contract, written in Python: same source, same schema.
     let mut envelope = eventkit::Envelope::new(
-        "eventkit.python-scanner",
+        eventkit_contracts::documents::SOURCE,
         eventkit_contracts::documents::DOCUMENT_SUBMITTED,
         json!({"document_id": document, "sha256": claim_check::sha256_hex(content.as_bytes()), "content": content}),
     );

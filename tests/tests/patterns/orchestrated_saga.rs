@@ -8,29 +8,13 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use eventkit_contracts::checkout::Checkout;
-use eventkit_contracts::orders::Line;
 use eventkit_e2e::stack::Stack;
 use eventkit_e2e::unique;
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-pub fn checkout(faults: &[(&str, &str)]) -> Checkout {
-    Checkout {
-        order_id: unique("o-saga"),
-        customer: "cust-saga".into(),
-        lines: vec![Line {
-            sku: "mug".into(),
-            quantity: 1,
-            unit_price: 1250,
-        }],
-        total: 1250,
-        faults: faults
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<BTreeMap<_, _>>(),
-    }
-}
+pub use eventkit_e2e::saga::checkout;
 
 /// Starts an execution named after the order and waits for it to end: (status, output or
 /// error, the item of each participant's table).
