@@ -72,7 +72,7 @@ doc: ## the crates' documentation, warnings denied
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 # A warning fails it too: code left unused by one combination (clippy sees only the default).
 features-check: ## the eventkit crate builds with no features, each feature alone, and SQS + DynamoDB
-	for f in '' sqs eventbridge dynamodb s3 otel emf sqs,dynamodb; do \
+	for f in '' sqs eventbridge dynamodb s3 otel emf http sqs,dynamodb; do \
 		echo "eventkit --no-default-features --features '$$f'"; \
 		out=$$(cargo check -p eventkit --lib --no-default-features --features "$$f" -q 2>&1) || { echo "$$out"; exit 1; }; \
 		if grep -q '^warning' <<<"$$out"; then echo "$$out"; exit 1; fi; \
@@ -243,10 +243,10 @@ new-crate: ## the same function as a crate of its own, outside this workspace (e
 	@tools/deploy/install-tools.sh >/dev/null
 	NAME="$(NAME)" DIR="$(DIR)" tools/dev/new-function.sh
 
-bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, its size and CPU (also capped at 128 MB's share of a core); the cold path (init, a first batch over a new TLS connection to DynamoDB, a warm one) of the ledger consumer vs the same work by hand, in CPU and capped wall time; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots; end to end through bus, rule, queue and consumer, the kit's ledger consumer vs the same consumer on Powertools as a Python Lambda (latency, events/s)
+bench: localstack-up compat-venv ## cold start of each function's release bootstrap vs a bare lambda_runtime echo, its size and CPU (also capped at 128 MB's share of a core); the cold path (init, a first batch over a new TLS connection to DynamoDB, a warm one) of the ledger consumer vs the same work by hand, in CPU and capped wall time; criterion (envelope parse vs CloudEvents SDK; a consumer's whole path vs a serde floor; batch round trips; metrics on/off; the front door's requests on the HTTP entry) an idempotent batch vs Powertools on LocalStack through a proxy adding 0, 5 and 10 ms per request (wall time, DynamoDB calls per record, sequential round trips); the SQS claim check vs the Extended Client (time, peak memory); loading an event-sourced wallet with and without snapshots; end to end through bus, rule, queue and consumer, the kit's ledger consumer vs the same consumer on Powertools as a Python Lambda (latency, events/s)
 	@mkdir -p build/bench && rm -f $(BENCH_RESULTS)
 	cargo build -q --release --workspace $(addprefix --bin ,$(BENCH_BINS))
-	cargo bench -p eventkit -p workspace-hack --bench '*' -- --warm-up-time 0.5 --measurement-time 2
+	cargo bench -p eventkit -p front-door -p workspace-hack --bench '*' -- --warm-up-time 0.5 --measurement-time 2
 	cargo run -q --release -p eventkit-bench --bin coldstart-bench
 	COLDSTART_MEMORY_MB=128 COLDSTART_STARTS=10 cargo run -q --release -p eventkit-bench --bin coldstart-bench
 	$(LOCAL_AWS) cargo run -q --release -p eventkit-bench --bin coldpath-bench

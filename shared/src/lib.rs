@@ -8,6 +8,8 @@
 //! * [`claim_check`] — large payloads to S3, wire-compatible with the SQS Extended Client.
 //! * [`router`] — one function, several event types: typed handlers, dispatched from an SQS
 //!   batch, an EventBridge event, a DynamoDB stream batch or a Step Functions task input.
+//! * [`http`] — the HTTP entry: API Gateway and function URL requests with typed bodies,
+//!   problem+json errors, idempotency by a header, a span and metrics per request.
 //! * [`batch`] — SQS partial batch responses.
 //! * [`publish`] — the publishing port (an EventBridge bus, or memory in tests).
 //! * [`outbox`] — the transactional outbox's stream relay.
@@ -37,6 +39,7 @@
 //! | `s3` | `aws::s3`: the claim check's payload store; `aws::claim_check_from_env` (`aws-sdk-s3`) |
 //! | `otel` | `otel`: spans, W3C trace context stamped and continued, X-Ray bridged (`opentelemetry`) |
 //! | `emf` | `emf`: the router's CloudWatch metrics (`metrics`, `metrics_cloudwatch_embedded`) |
+//! | `http` | `http`: the HTTP entry, API Gateway and function URLs (`lambda_http`) |
 //!
 //! Any adapter feature brings `aws` with `aws::load_config` (`aws-config`). With `otel`
 //! off, envelopes keep the trace context they arrived with but no span starts; with `emf`
@@ -76,6 +79,8 @@ mod emf;
 pub mod envelope;
 pub mod error;
 pub mod fault;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod idempotency;
 pub mod observability;
 #[cfg(feature = "otel")]

@@ -325,6 +325,42 @@ pub fn set_attribute(cx: &Context, attribute: KeyValue) {
     }
 }
 
+/// Starts the server span of an HTTP request, `<METHOD> <route>` (HTTP semantic
+/// conventions), continuing the caller's `traceparent` (and `tracestate`), else the
+/// invocation's X-Ray trace, else a new trace. End it with [`http_finish`].
+pub fn server(
+    method: &str,
+    route: &str,
+    path: &str,
+    traceparent: Option<&str>,
+    tracestate: Option<&str>,
+    xray: Option<&str>,
+) -> Context {
+    let parent = continued(traceparent, tracestate, || xray_context(xray));
+    if TRACER.get().is_none() {
+        return parent;
+    }
+    start(
+        format!("{method} {route}"),
+        SpanKind::Server,
+        vec![
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("http.route", route.to_owned()),
+            KeyValue::new("url.path", path.to_owned()),
+        ],
+        &parent,
+    )
+}
+
+/// Ends an HTTP server span with its response status (an error status with `error`).
+pub fn http_finish(cx: &Context, status: u16, error: Option<&dyn fmt::Display>) {
+    set_attribute(
+        cx,
+        KeyValue::new("http.response.status_code", i64::from(status)),
+    );
+    finish(cx, error);
+}
+
 /// Writes each span as one OTLP/JSON `ExportTraceServiceRequest` line: the resource's
 /// `service.name` is the Lambda function (or `OTEL_SERVICE_NAME`).
 pub struct JsonLines<W> {

@@ -6,7 +6,7 @@
 //! Its own binary: the tracer is process-wide.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use eventkit::{otel, Envelope, Router};
 use serde_json::{json, Value};
@@ -51,6 +51,18 @@ impl Capture {
     }
 }
 
+/// The process's one tracer, writing into one capture every test reads.
+fn capture() -> Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            otel::init_with_writer(capture.clone());
+            capture
+        })
+        .clone()
+}
+
 fn attribute(span: &Value, key: &str) -> Option<String> {
     span["attributes"]
         .as_array()?
@@ -84,8 +96,7 @@ const PARENT: &str = "00f067aa0ba902b7";
 
 #[tokio::test]
 async fn each_record_continues_its_trace_and_what_it_sends_carries_it_on() {
-    let capture = Capture::default();
-    otel::init_with_writer(capture.clone());
+    let capture = capture();
     let router = Router::with_state(Sent::default()).on(
         "order.placed",
         |sent: Arc<Sent>, e: Envelope<Value>| async move {
@@ -186,4 +197,77 @@ async fn each_record_continues_its_trace_and_what_it_sends_carries_it_on() {
             .contains("refused by the test"),
         "{span}"
     );
+}
+
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn an_http_request_continues_its_callers_trace_and_what_it_writes_carries_it_on() {
+    use eventkit::http::{Api, HttpRequest, Problem, Reply};
+    use lambda_http::Body;
+
+    let capture = capture();
+    let api = Api::with_state(Sent::default())
+        .post(
+            "/orders",
+            |sent: Arc<Sent>, _: HttpRequest<Value>| async move {
+                let placed = Envelope::new("eventkit.test", "order.placed", json!({}));
+                let traceparent = otel::stamped(&placed).traceparent.clone();
+                sent.lock().unwrap().push((placed.id, traceparent));
+                Ok::<_, Problem>(Reply::accepted(json!({})))
+            },
+        )
+        .get("/orders/{id}", |_: Arc<Sent>, _: HttpRequest<()>| async {
+            Err::<Reply, _>(Problem::unavailable("the order table is down"))
+        });
+    let request = |method: &str, path: &str, traceparent: Option<String>| {
+        let mut builder = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path);
+        if let Some(t) = traceparent {
+            builder = builder.header("traceparent", t);
+        }
+        let body = if method == "GET" { "" } else { "{}" };
+        builder.body(Body::from(body)).unwrap()
+    };
+    let http_span = |path: &str| {
+        capture
+            .spans()
+            .into_iter()
+            .find(|s| attribute(s, "url.path").as_deref() == Some(path))
+            .unwrap_or_else(|| panic!("no span for {path}"))
+    };
+
+    let path = "/Prod/orders";
+    let response = api
+        .handle(request(
+            "POST",
+            path,
+            Some(format!("00-{TRACE}-{PARENT}-01")),
+        ))
+        .await;
+    assert_eq!(response.status(), 202);
+    let span = http_span(path);
+    assert_eq!(span["name"], "POST /orders");
+    assert_eq!(span["kind"], 2, "a server span");
+    assert_eq!(span["traceId"], TRACE);
+    assert_eq!(span["parentSpanId"], PARENT);
+    assert_eq!(attribute(&span, "http.route").as_deref(), Some("/orders"));
+    assert_eq!(span["status"]["code"], 1);
+    let sent = api.state().lock().unwrap().clone();
+    assert_eq!(
+        sent[0].1.as_deref(),
+        Some(format!("00-{TRACE}-{}-01", span["spanId"].as_str().unwrap()).as_str()),
+        "the envelope the handler writes is the request span's child"
+    );
+
+    // No caller trace: a root span of its own; a 5xx marks it failed with the detail.
+    let path = "/orders/o-404";
+    assert_eq!(api.handle(request("GET", path, None)).await.status(), 503);
+    let span = http_span(path);
+    assert!(span.get("parentSpanId").is_none(), "a root span: {span}");
+    assert_eq!(span["status"]["code"], 2);
+    assert!(span["status"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("the order table is down"));
 }

@@ -281,8 +281,8 @@ pub(crate) fn dispatched(event_type: Option<&SharedString>, ok: bool, age_ms: Op
 }
 
 /// Adds to the overall outcome counters (`RecordsProcessed`, `RecordsFailed`). The router
-/// counts its records itself; a function that is not a router (an HTTP front door) counts
-/// its requests here and calls [`flush`] after each.
+/// counts its records itself, the HTTP entry (`http::Api`) each request; a function that
+/// is neither counts its work here and calls [`flush`] after each invocation.
 pub fn records(processed: u64, failed: u64) {
     if processed > 0 {
         metrics::counter!(RECORDS_PROCESSED).increment(processed);

@@ -52,3 +52,16 @@ pub(crate) fn producer(_envelope: &Envelope) -> Context {
 }
 
 pub(crate) fn finish(_cx: &Context, _error: Option<&dyn fmt::Display>) {}
+
+pub(crate) fn server(
+    _method: &str,
+    _route: &str,
+    _path: &str,
+    _traceparent: Option<&str>,
+    _tracestate: Option<&str>,
+    _xray: Option<&str>,
+) -> Context {
+    Context
+}
+
+pub(crate) fn http_finish(_cx: &Context, _status: u16, _error: Option<&dyn fmt::Display>) {}
