@@ -9,7 +9,10 @@
 //! Beside each: the bootstrap's size deflated (`gzip -6`, what a zip of it holds within
 //! a hundred bytes). Reads the binaries next to its own executable, so build them first
 //! (`make bench` does). Nothing here talks to AWS or LocalStack. `COLDSTART_ENV="K=V K2=V2"`
-//! adds variables to every start, to try what a setting changes.
+//! adds variables to every start, to try what a setting changes (every start has
+//! `EVENTKIT_PREWARM=0`: no connection is made in init, since nothing answers here); `COLDSTART_ONLY=a,b`
+//! starts only those functions' binaries (and the floors), to compare one function
+//! before and after a change without building the others.
 //!
 //! CPU: where this process may create cgroups (v1 `cpu` and `cpuacct`, as root here), each
 //! start runs in one, and the table adds its CPU time to the first `next` (user + system,
@@ -83,6 +86,9 @@ async fn start(
     let mut command = Command::new(&target.binary);
     command
         .env_clear()
+        // No connection opened in init: nothing here answers, and the connection's cost
+        // is coldpath-bench's to measure, against LocalStack. `COLDSTART_ENV` may override.
+        .env("EVENTKIT_PREWARM", "0")
         .envs(target.env.iter().cloned())
         .envs(lambda_env)
         .stdin(Stdio::null())
@@ -188,7 +194,18 @@ async fn main() -> anyhow::Result<()> {
             cpu: Vec::new(),
         },
     ];
+    let only: Option<Vec<String>> = std::env::var("COLDSTART_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(|b| b.trim().to_owned()).collect());
     for f in &functions {
+        if let Some(only) = &only {
+            if !only
+                .iter()
+                .any(|b| f["binary"].as_str() == Some(b.as_str()))
+            {
+                continue;
+            }
+        }
         let env = f["env"]
             .as_object()
             .context("env")?

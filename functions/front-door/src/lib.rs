@@ -1,4 +1,5 @@
-//! The synchronous front door: an HTTP API that accepts orders and starts everything else.
+//! The synchronous front door: an HTTP API that accepts orders and starts everything else,
+//! on the kit's HTTP entry ([`eventkit::http`]).
 //!
 //! * `POST /orders` — validates the order, writes it and its `order.placed` envelope in one
 //!   transaction (the transactional outbox), answers `202 Accepted` with the order id and
@@ -9,30 +10,27 @@
 //! * `GET /orders/{id}` — the order as the front door stored it.
 //!
 //! Errors are `application/problem+json` (RFC 9457) with a `detail` naming the field.
-//! The same code serves API Gateway (REST or HTTP API) and Lambda function URLs.
+//! The same code serves API Gateway (REST or HTTP API) and Lambda function URLs; the span,
+//! metrics and idempotency of each request are the kit's ([`api`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventkit::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyStore};
-use eventkit::{otel, Envelope};
+use eventkit::http::{Api, HttpRequest, Problem, Reply};
+use eventkit::idempotency::{IdempotencyConfig, IdempotencyStore};
+use eventkit::Envelope;
 use eventkit_contracts::orders::{
     Line, OrderCancelled, OrderKind, OrderPlaced, ORDER_CANCELLED, ORDER_PLACED, SOURCE,
 };
-use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
-use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::SpanKind;
-use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub mod dynamodb;
 
 /// Header a client sets to make a request safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Header a caller sets to join an existing conversation.
-pub const CORRELATION_ID: &str = "x-correlation-id";
+pub use eventkit::http::CORRELATION_ID;
 
 /// Order status as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,220 +112,18 @@ pub struct CancelOrder {
     pub reason: Option<String>,
 }
 
-/// An HTTP answer, serialisable so idempotent retries replay it exactly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Answer {
-    /// Status code.
-    pub status: u16,
-    /// JSON body.
-    pub body: Value,
-}
-
-impl Answer {
-    fn new(status: StatusCode, body: Value) -> Self {
-        Answer {
-            status: status.as_u16(),
-            body,
-        }
-    }
-
-    fn problem(status: StatusCode, title: &str, detail: impl Into<String>) -> Self {
-        Answer::new(
-            status,
-            json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail.into()}),
-        )
-    }
-
-    fn into_response(self) -> Response<Body> {
-        let content_type = if self.status >= 400 {
-            "application/problem+json"
-        } else {
-            "application/json"
-        };
-        let mut builder = Response::builder()
-            .status(self.status)
-            .header("content-type", content_type);
-        if self.status == 202 {
-            if let Some(id) = self.body.get("order_id").and_then(Value::as_str) {
-                builder = builder.header("location", format!("/orders/{id}"));
-            }
-        }
-        builder
-            .body(Body::from(self.body.to_string()))
-            .unwrap_or_else(|_| Response::new(Body::from("internal error")))
-    }
-}
-
-/// The front door's dependencies.
-pub struct FrontDoor<S, I> {
-    /// Orders and outbox.
-    pub orders: S,
-    /// Client retries answered from here (`Idempotency-Key`).
-    pub idempotency: Idempotency<I>,
-}
-
-impl<S: OrderStore, I: IdempotencyStore> FrontDoor<S, I> {
-    /// A front door over `orders`, answering retried requests (same `Idempotency-Key`)
-    /// from `store` for an hour; the key with another body is refused.
-    pub fn new(orders: S, store: I) -> Self {
-        FrontDoor {
-            orders,
-            idempotency: Idempotency::new(
-                store,
-                IdempotencyConfig::for_handler("orders")
-                    .key_pointer("/key")
-                    .validate_payload("/body"),
-            ),
-        }
-    }
-}
-
-/// Handles one HTTP request.
-pub async fn handle<S: OrderStore, I: IdempotencyStore>(
-    door: Arc<FrontDoor<S, I>>,
-    request: Request,
-) -> Response<Body> {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    // API Gateway may prefix a stage or base path; route on what follows `/orders`.
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let from = segments.iter().position(|s| *s == "orders");
-    let route = from.map(|i| &segments[i..]).unwrap_or(&[]);
-    let correlation = header(&request, CORRELATION_ID);
-    let body = match request.body() {
-        Body::Empty => Vec::new(),
-        Body::Text(t) => t.clone().into_bytes(),
-        Body::Binary(b) => b.clone(),
-        _ => Vec::new(),
-    };
-    let template = match route {
-        ["orders"] => "/orders",
-        ["orders", _] => "/orders/{id}",
-        ["orders", _, "cancel"] => "/orders/{id}/cancel",
-        _ => "unmatched",
-    };
-    // The caller's W3C trace, else the invocation's X-Ray trace, else a new one; the
-    // events this request writes carry it on.
-    let xray = request
-        .lambda_context_ref()
-        .and_then(|c| c.xray_trace_id.clone());
-    let parent = otel::continued(
-        header(&request, "traceparent").as_deref(),
-        header(&request, "tracestate").as_deref(),
-        || otel::xray_context(xray.as_deref()),
-    );
-    let cx = otel::start(
-        format!("{method} {template}"),
-        SpanKind::Server,
-        vec![
-            KeyValue::new("http.request.method", method.to_string()),
-            KeyValue::new("http.route", template),
-            KeyValue::new("url.path", path.clone()),
-        ],
-        &parent,
-    );
-    let answer =
-        async { route_request(&door, &request, &method, &path, route, correlation, &body).await }
-            .with_context(cx.clone())
-            .await;
-    otel::set_attribute(
-        &cx,
-        KeyValue::new("http.response.status_code", i64::from(answer.status)),
-    );
-    let failed = (answer.status >= 500).then(|| answer.body["detail"].to_string());
-    otel::finish(&cx, failed.as_ref().map(|d| d as &dyn std::fmt::Display));
-    if answer.status >= 500 {
-        tracing::error!(status = answer.status, detail = %answer.body["detail"], "request failed");
-    }
-    answer.into_response()
-}
-
-async fn route_request<S: OrderStore, I: IdempotencyStore>(
-    door: &FrontDoor<S, I>,
-    request: &Request,
-    method: &Method,
-    path: &str,
-    route: &[&str],
-    correlation: Option<String>,
-    body: &[u8],
-) -> Answer {
-    match (method, route) {
-        (&Method::POST, ["orders"]) => {
-            match header(request, IDEMPOTENCY_KEY) {
-                Some(key) => idempotent(door, &key, body, || place(door, body, correlation.clone())).await,
-                None => place(door, body, correlation).await,
-            }
-        }
-        (&Method::POST, ["orders", id, "cancel"]) => cancel(door, id, body).await,
-        (&Method::GET, ["orders", id]) => get(door, id).await,
-        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel"]) => Answer::problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            format!("{method} is not allowed on {path}; use POST /orders, POST /orders/{{id}}/cancel or GET /orders/{{id}}"),
-        ),
-        _ => Answer::problem(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no route for {method} {path}; use POST /orders, POST /orders/{{id}}/cancel or GET /orders/{{id}}"),
-        ),
-    }
-}
-
-fn header(request: &Request, name: &str) -> Option<String> {
-    request
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
-async fn idempotent<S: OrderStore, I: IdempotencyStore, F, Fut>(
-    door: &FrontDoor<S, I>,
-    key: &str,
-    body: &[u8],
-    run: F,
-) -> Answer
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Answer>,
-{
-    // The key and a hash of the body: the same key with another body is refused.
-    let event = json!({"key": key, "body": String::from_utf8_lossy(body)});
-    let result = door
-        .idempotency
-        .run(&event, None, || async {
-            let answer = run().await;
-            // Only success is remembered: a failed attempt may be retried with the same key.
-            if answer.status >= 400 {
-                Err(answer)
-            } else {
-                Ok(answer)
-            }
-        })
-        .await;
-    match result {
-        Ok(outcome) => outcome.into_inner(),
-        Err(IdempotencyError::Handler(answer)) => answer,
-        Err(IdempotencyError::PayloadMismatch { .. }) => Answer::problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Idempotency key reused",
-            format!("Idempotency-Key `{key}` was used with a different body; use a new key for a new order"),
-        ),
-        Err(IdempotencyError::AlreadyInProgress { .. }) => Answer::problem(
-            StatusCode::CONFLICT,
-            "Request in progress",
-            format!("a request with Idempotency-Key `{key}` is still being processed; retry in a moment"),
-        ),
-        Err(e) => Answer::problem(StatusCode::SERVICE_UNAVAILABLE, "Try again", e.to_string()),
-    }
-}
-
-impl std::fmt::Display for Answer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, self.body)
-    }
+/// The front door's routes over `orders`; retried `POST /orders` (same `Idempotency-Key`)
+/// are answered from `store` for an hour, and the key with another body is refused. The
+/// records keep the `<function>.orders` prefix they had before the kit's HTTP entry.
+pub fn api<S: OrderStore + 'static>(orders: S, store: impl IdempotencyStore + 'static) -> Api<S> {
+    Api::with_state(orders)
+        .idempotency_store(store)
+        .post("/orders", place)
+        .expects(r#"an order ({"customer", "kind": "physical"|"digital", "lines": [{"sku", "quantity", "unit_price"}]})"#)
+        .idempotent_by_header_with(IDEMPOTENCY_KEY, IdempotencyConfig::for_handler("orders"))
+        .post("/orders/{id}/cancel", cancel)
+        .expects(r#"a cancellation ({"reason"}), or no body"#)
+        .get("/orders/{id}", get)
 }
 
 /// Checks an order's content; the error names the field.
@@ -358,35 +154,30 @@ pub fn validate(order: &PlaceOrder) -> Result<i64, String> {
     Ok(total)
 }
 
-fn unavailable(e: StoreError) -> Answer {
-    Answer::problem(StatusCode::SERVICE_UNAVAILABLE, "Try again", e.to_string())
+fn unavailable(e: StoreError) -> Problem {
+    Problem::unavailable(e.to_string())
 }
 
-async fn place<S: OrderStore, I: IdempotencyStore>(
-    door: &FrontDoor<S, I>,
-    body: &[u8],
-    correlation: Option<String>,
-) -> Answer {
-    let request: PlaceOrder = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => {
-            return Answer::problem(
-                StatusCode::BAD_REQUEST,
-                "Invalid order",
-                format!("the body is not an order ({{\"customer\", \"kind\": \"physical\"|\"digital\", \"lines\": [{{\"sku\", \"quantity\", \"unit_price\"}}]}}): {e}"),
-            )
-        }
-    };
-    let total = match validate(&request) {
-        Ok(total) => total,
-        Err(detail) => return Answer::problem(StatusCode::BAD_REQUEST, "Invalid order", detail),
-    };
+fn no_such_order(order_id: &str) -> Problem {
+    Problem::not_found(
+        "No such order",
+        format!("order `{order_id}` does not exist"),
+    )
+}
+
+async fn place<S: OrderStore>(
+    orders: Arc<S>,
+    request: HttpRequest<PlaceOrder>,
+) -> Result<Reply, Problem> {
+    let correlation = request.correlation_id().map(str::to_owned);
+    let order = request.body;
+    let total = validate(&order).map_err(|d| Problem::bad_request("Invalid order", d))?;
     let order_id = format!("o-{}", uuid::Uuid::new_v4().simple());
     let payload = OrderPlaced {
         order_id: order_id.clone(),
-        customer: request.customer,
-        kind: request.kind,
-        lines: request.lines,
+        customer: order.customer,
+        kind: order.kind,
+        lines: order.lines,
         total,
     };
     let mut event = Envelope::new_typed(SOURCE, ORDER_PLACED, payload.clone())
@@ -396,7 +187,7 @@ async fn place<S: OrderStore, I: IdempotencyStore>(
         event.correlation_id = c;
     }
     event.extensions.insert("sequence".into(), json!("1"));
-    let order = Order {
+    let stored = Order {
         order_id: order_id.clone(),
         customer: payload.customer,
         kind: payload.kind,
@@ -406,65 +197,35 @@ async fn place<S: OrderStore, I: IdempotencyStore>(
         version: 1,
         correlation_id: event.correlation_id.clone(),
     };
-    let event = match event.to_untyped() {
-        Ok(e) => e,
-        Err(e) => {
-            return Answer::problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                e.to_string(),
-            )
-        }
-    };
-    if let Err(e) = door.orders.place(&order, &event).await {
-        return unavailable(e);
-    }
+    let event = event
+        .to_untyped()
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    orders.place(&stored, &event).await.map_err(unavailable)?;
     tracing::info!(order_id = %order_id, correlation_id = %event.correlation_id, event_id = %event.id, "order accepted");
-    Answer::new(
-        StatusCode::ACCEPTED,
-        json!({"order_id": order_id, "correlation_id": event.correlation_id, "event_id": event.id, "status": "accepted"}),
-    )
+    Ok(Reply::accepted(json!({
+        "order_id": order_id, "correlation_id": event.correlation_id, "event_id": event.id, "status": "accepted"
+    }))
+    .header("location", format!("/orders/{order_id}")))
 }
 
-async fn cancel<S: OrderStore, I: IdempotencyStore>(
-    door: &FrontDoor<S, I>,
-    order_id: &str,
-    body: &[u8],
-) -> Answer {
-    let request: CancelOrder = if body.is_empty() {
-        CancelOrder::default()
-    } else {
-        match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => {
-                return Answer::problem(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid cancellation",
-                    format!("the body is not a cancellation ({{\"reason\"}}): {e}"),
-                )
-            }
-        }
-    };
-    let order = match door.orders.get(order_id).await {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            return Answer::problem(
-                StatusCode::NOT_FOUND,
-                "No such order",
-                format!("order `{order_id}` does not exist"),
-            )
-        }
-        Err(e) => return unavailable(e),
-    };
+async fn cancel<S: OrderStore>(
+    orders: Arc<S>,
+    request: HttpRequest<Option<CancelOrder>>,
+) -> Result<Reply, Problem> {
+    let order_id = &request.param("id").to_owned();
+    let order = orders
+        .get(order_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| no_such_order(order_id))?;
     if order.status != Status::Placed {
-        return Answer::problem(
-            StatusCode::CONFLICT,
+        return Err(Problem::conflict(
             "Not cancellable",
             format!(
                 "order `{order_id}` is {:?}, only a placed order can be cancelled",
                 order.status
             ),
-        );
+        ));
     }
     let previous = order.version;
     let changed = Order {
@@ -475,7 +236,8 @@ async fn cancel<S: OrderStore, I: IdempotencyStore>(
     let payload = OrderCancelled {
         order_id: order_id.to_owned(),
         reason: request
-            .reason
+            .body
+            .and_then(|c| c.reason)
             .unwrap_or_else(|| "customer request".to_owned()),
     };
     let mut event = Envelope::new_typed(SOURCE, ORDER_CANCELLED, payload)
@@ -485,44 +247,29 @@ async fn cancel<S: OrderStore, I: IdempotencyStore>(
     event
         .extensions
         .insert("sequence".into(), json!(changed.version.to_string()));
-    let event = match event.to_untyped() {
-        Ok(e) => e,
-        Err(e) => {
-            return Answer::problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                e.to_string(),
-            )
-        }
-    };
-    match door.orders.change(&changed, previous, &event).await {
-        Ok(()) => Answer::new(
-            StatusCode::ACCEPTED,
-            json!({"order_id": order_id, "correlation_id": event.correlation_id, "event_id": event.id, "status": "cancelling"}),
-        ),
-        Err(StoreError::Conflict(_)) => Answer::problem(
-            StatusCode::CONFLICT,
+    let event = event
+        .to_untyped()
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    match orders.change(&changed, previous, &event).await {
+        Ok(()) => Ok(Reply::accepted(json!({
+            "order_id": order_id, "correlation_id": event.correlation_id, "event_id": event.id, "status": "cancelling"
+        }))
+        .header("location", format!("/orders/{order_id}"))),
+        Err(StoreError::Conflict(_)) => Err(Problem::conflict(
             "Conflict",
-            format!(
-                "order `{order_id}` changed while it was being cancelled; read it again and retry"
-            ),
-        ),
-        Err(e) => unavailable(e),
+            format!("order `{order_id}` changed while it was being cancelled; read it again and retry"),
+        )),
+        Err(e) => Err(unavailable(e)),
     }
 }
 
-async fn get<S: OrderStore, I: IdempotencyStore>(door: &FrontDoor<S, I>, order_id: &str) -> Answer {
-    match door.orders.get(order_id).await {
-        Ok(Some(order)) => Answer::new(
-            StatusCode::OK,
-            serde_json::to_value(order).unwrap_or(Value::Null),
-        ),
-        Ok(None) => Answer::problem(
-            StatusCode::NOT_FOUND,
-            "No such order",
-            format!("order `{order_id}` does not exist"),
-        ),
-        Err(e) => unavailable(e),
+async fn get<S: OrderStore>(orders: Arc<S>, request: HttpRequest<()>) -> Result<Reply, Problem> {
+    let order_id = request.param("id");
+    match orders.get(order_id).await.map_err(unavailable)? {
+        Some(order) => Ok(Reply::ok(
+            serde_json::to_value(order).map_err(|e| Problem::internal(e.to_string()))?,
+        )),
+        None => Err(no_such_order(order_id)),
     }
 }
 
@@ -583,14 +330,15 @@ impl OrderStore for MemoryOrders {
 mod tests {
     use super::*;
     use eventkit::idempotency::MemoryIdempotencyStore;
+    use lambda_http::{Body, Request};
+    use serde_json::Value;
 
-    type Door = Arc<FrontDoor<MemoryOrders, MemoryIdempotencyStore>>;
+    type Door = Api<MemoryOrders>;
 
     fn door() -> Door {
-        Arc::new(FrontDoor::new(
-            MemoryOrders::default(),
-            MemoryIdempotencyStore::default(),
-        ))
+        let door = api(MemoryOrders::default(), MemoryIdempotencyStore::default());
+        door.validate().unwrap();
+        door
     }
 
     fn request(method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
@@ -610,7 +358,7 @@ mod tests {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let response = handle(door.clone(), request(method, path, body, headers)).await;
+        let response = door.handle(request(method, path, body, headers)).await;
         let status = response.status().as_u16();
         let body: Value = match response.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap(),
@@ -628,7 +376,7 @@ mod tests {
             call(&d, "POST", "/orders", ORDER, &[(CORRELATION_ID, "corr-9")]).await;
         assert_eq!(status, 202, "{body}");
         assert_eq!(body["correlation_id"], "corr-9");
-        let outbox = d.orders.outbox.lock().unwrap().clone();
+        let outbox = d.state().outbox.lock().unwrap().clone();
         assert_eq!(outbox.len(), 1);
         let event = &outbox[0];
         assert_eq!(event.event_type, ORDER_PLACED);
@@ -670,7 +418,7 @@ mod tests {
             let detail = problem["detail"].as_str().unwrap();
             assert!(detail.contains(needle), "{detail} should name {needle}");
         }
-        assert!(d.orders.outbox.lock().unwrap().is_empty());
+        assert!(d.state().outbox.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -681,7 +429,7 @@ mod tests {
         let again = call(&d, "POST", "/orders", ORDER, &key).await;
         assert_eq!(first, again);
         assert_eq!(
-            d.orders.outbox.lock().unwrap().len(),
+            d.state().outbox.lock().unwrap().len(),
             1,
             "one order, one event"
         );
@@ -705,7 +453,7 @@ mod tests {
         .await;
         assert_eq!(status, 202, "{body}");
         assert_eq!(body["correlation_id"], placed["correlation_id"]);
-        let outbox = d.orders.outbox.lock().unwrap().clone();
+        let outbox = d.state().outbox.lock().unwrap().clone();
         assert_eq!(outbox[1].event_type, ORDER_CANCELLED);
         assert_eq!(outbox[1].extensions["sequence"], "2");
         assert_eq!(outbox[1].correlation_id, outbox[0].correlation_id);
@@ -731,7 +479,7 @@ mod tests {
             ),
         ] {
             let request = lambda_http::request::from_str(text).unwrap();
-            let response = handle(d.clone(), request).await;
+            let response = d.handle(request).await;
             assert_eq!(response.status().as_u16(), status);
         }
     }
