@@ -89,8 +89,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use lambda_http::http::HeaderMap;
-use lambda_http::{Body, Request, Response};
+use lambda_http::http::{Extensions, HeaderMap};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -118,6 +118,9 @@ pub struct HttpRequest<T> {
     pub headers: HeaderMap,
     /// The Lambda request id (empty outside Lambda).
     pub request_id: String,
+    /// What `lambda_http` attached to the request: `lambda_http::RequestExt` reads the query
+    /// string, the API Gateway request context and the Lambda context from it.
+    pub extensions: Extensions,
 }
 
 impl<T> HttpRequest<T> {
@@ -133,6 +136,13 @@ impl<T> HttpRequest<T> {
     /// A header's value, trimmed; `None` when absent, empty or not text.
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
+    }
+
+    /// The first value of the query string parameter `name`, if any.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.extensions
+            .query_string_parameters_ref()
+            .and_then(|q| q.first(name))
     }
 
     /// The conversation the caller asks to join ([`CORRELATION_ID`]), if any.
@@ -156,6 +166,7 @@ struct Parts {
     params: BTreeMap<String, String>,
     headers: HeaderMap,
     request_id: String,
+    extensions: Extensions,
     expects: String,
 }
 
@@ -225,6 +236,7 @@ impl<S: Send + Sync + 'static> Api<S> {
                         params: parts.params,
                         headers: parts.headers,
                         request_id: parts.request_id,
+                        extensions: parts.extensions,
                     },
                 )
                 .await
@@ -387,6 +399,7 @@ impl<S: Send + Sync + 'static> Api<S> {
                     params,
                     headers,
                     request_id: request_id.clone(),
+                    extensions: parts.extensions,
                     expects: route.expects.clone(),
                 };
                 self.answer(route, parts, remaining)

@@ -49,7 +49,9 @@ async fn cancel(_: Arc<Runs>, request: HttpRequest<Option<Reason>>) -> Result<Re
 }
 
 async fn get(_: Arc<Runs>, request: HttpRequest<()>) -> Result<Reply, Problem> {
-    Ok(Reply::ok(json!({"id": request.param("id")})))
+    Ok(Reply::ok(
+        json!({"id": request.param("id"), "fields": request.query("fields")}),
+    ))
 }
 
 async fn summary(_: Arc<Runs>, _: HttpRequest<()>) -> Result<Reply, Problem> {
@@ -103,7 +105,19 @@ async fn routes_match_behind_a_stage_and_name_their_parameters() {
     let api = api();
     api.validate().unwrap();
     let (status, _, body) = call(&api, "GET", "/Prod/orders/o-7", "", &[]).await;
-    assert_eq!((status, body), (200, json!({"id": "o-7"})));
+    assert_eq!((status, body), (200, json!({"id": "o-7", "fields": null})));
+    // The query string as lambda_http reads it from the API Gateway event.
+    let with_query = request("GET", "/orders/o-7", "", &[]).with_query_string_parameters(
+        std::collections::HashMap::from([("fields".to_owned(), "status".to_owned())]),
+    );
+    let response = api.handle(with_query).await;
+    let Body::Text(text) = response.body() else {
+        panic!("text body")
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(text).unwrap()["fields"],
+        "status"
+    );
     // The literal route is more specific than the parameter, whatever the order added.
     let (_, _, body) = call(&api, "GET", "/orders/summary", "", &[]).await;
     assert_eq!(body, json!("summary"));
