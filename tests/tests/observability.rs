@@ -291,7 +291,17 @@ async fn one_order_is_one_trace_from_the_front_door_through_the_outbox_relay_and
                 .iter()
                 .filter(|s| s.kind == 5 && s.event_id.as_deref() == Some(event_id.as_str()))
                 .count();
-            Ok((consumers >= 3).then_some(spans))
+            // Each function writes its spans when they end, and its log reaches CloudWatch
+            // on its own time: the relay's can arrive after the consumers' it caused.
+            let has = |function: &str, kind: u64| {
+                spans
+                    .iter()
+                    .any(|s| s.function == function && s.kind == kind)
+            };
+            let whole = consumers >= 3
+                && has("FrontDoorFunctionName", 2)
+                && has("OutboxRelayFunctionName", 4);
+            Ok(whole.then_some(spans))
         },
     )
     .await?;
