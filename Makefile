@@ -94,7 +94,7 @@ infra: ## assemble infra/template.yaml and the README catalogue from infra/base.
 	$(VENV)/bin/python tools/infra/assemble.py
 infra-check: ## template drift, security invariants, and the rules AWS applies at create time that LocalStack does not (tools/infra/aws_rules.py)
 	$(LOCALSTACK) install
-	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/infra/test_aws_rules.py tools/iam/test_audit.py tools/bench/test_summary.py
+	$(VENV)/bin/python -m unittest -q tools/infra/test_assemble.py tools/infra/test_security.py tools/infra/test_aws_rules.py tools/iam/test_audit.py tools/bench/test_summary.py tools/bench/test_load_table.py
 	$(VENV)/bin/python tools/infra/assemble.py --check
 	$(VENV)/bin/python tools/infra/aws_rules.py infra/template.yaml
 asl-check: ## every state machine definition through asl-validator (npm, from tools/infra/asl/package-lock.json into build/asl-validator)
@@ -177,7 +177,7 @@ browser-test: browser ## render_check.py on its fixtures: every diagram of a pag
 	build/browser-venv/bin/python -m unittest -q tools/browser/test_render_check.py
 
 # ---- deploy and run -------------------------------------------------------------------
-.PHONY: deploy-local demo demo-test soak invoke bench
+.PHONY: deploy-local demo demo-test soak load-run invoke bench
 deploy-local: localstack-up ## build the functions and deploy infra/template.yaml to LocalStack (PATTERNS=a,b for some only)
 	tools/deploy/install-tools.sh
 	PYTHON=$(VENV)/bin/python ENDPOINT=$(ENDPOINT) STACK=$(STACK) PARAMETERS="$(LOCAL_PARAMETERS)" tools/deploy/deploy-local.sh
@@ -189,6 +189,17 @@ demo-test: deploy-local browser ## the demo on the deployed stack: every step's 
 	build/browser-venv/bin/python -m unittest -q tools/browser/test_render_check.py
 soak: deploy-local ## the deployed ledger pipeline under steady load, 1% poison, 10% duplicates, reconciled (SOAK_EVENTS, SOAK_RATE, SOAK_ACCOUNTS; not in make test)
 	$(LOCAL_AWS) cargo run -q -p eventkit-e2e --bin soak
+# One soak per rate, one after the other on the same stack; each ends with its `soak-cost`
+# line, tabulated at the end (docs/CAPACITY.md, "Load run").
+LOAD_RATES ?= 4 8 16 32
+LOAD_EVENTS ?= 400
+load-run: deploy-local ## the soak at each of LOAD_RATES events/s (LOAD_EVENTS each): does the consumer's Lambda time per event hold as its instances multiply? (not in make test)
+	@mkdir -p build/load-run && rm -f build/load-run/costs.jsonl
+	for rate in $(LOAD_RATES); do \
+		$(LOCAL_AWS) SOAK_RATE=$$rate SOAK_EVENTS=$(LOAD_EVENTS) cargo run -q -p eventkit-e2e --bin soak | tee build/load-run/soak-$$rate.txt || exit 1; \
+		sed -n 's/^soak-cost //p' build/load-run/soak-$$rate.txt >> build/load-run/costs.jsonl; \
+	done
+	$(VENV)/bin/python tools/bench/load_table.py build/load-run/costs.jsonl
 invoke: ## invoke a deployed function on LocalStack: make invoke FN=p2p-consumer EVENT=events/...
 	@test -f build/stack-outputs.env || { echo "invoke: no deployed stack: run 'make deploy-local' first" >&2; exit 1; }
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "invoke: say what: make invoke FN=<deployed name, e.g. p2p-consumer> EVENT=events/<dir>/<file>.json" >&2; exit 2; }

@@ -415,6 +415,17 @@ impl Stack {
         terms: &[&str],
         since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> anyhow::Result<Vec<String>> {
+        let events = self.group_log_events(group, terms, since).await?;
+        Ok(events.into_iter().map(|(_, message)| message).collect())
+    }
+
+    /// [`Stack::group_log_lines`] with each line's log stream (one per Lambda instance).
+    pub async fn group_log_events(
+        &self,
+        group: &str,
+        terms: &[&str],
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> anyhow::Result<Vec<(String, String)>> {
         let pattern = terms
             .iter()
             .map(|t| format!("\"{t}\""))
@@ -443,13 +454,13 @@ impl Stack {
                 }
                 Err(e) => return Err(e.into()),
             };
-            lines.extend(
-                out.events()
-                    .iter()
-                    .filter_map(|e| e.message())
-                    .filter(|m| terms.iter().all(|t| m.contains(t)))
-                    .map(str::to_owned),
-            );
+            lines.extend(out.events().iter().filter_map(|e| {
+                let message = e.message()?;
+                terms.iter().all(|t| message.contains(t)).then(|| {
+                    let stream = e.log_stream_name().unwrap_or_default();
+                    (stream.to_owned(), message.to_owned())
+                })
+            }));
             match out.next_token() {
                 Some(t) if Some(t) != token.as_deref() && !out.events().is_empty() => {
                     token = Some(t.to_owned())
@@ -457,6 +468,23 @@ impl Stack {
                 _ => return Ok(lines),
             }
         }
+    }
+
+    /// The `REPORT` line of each invocation of a function (by its name output) since
+    /// `since`: what Lambda measured and billed, and the instance (log stream) it ran on.
+    pub async fn reports_since(
+        &self,
+        function_output: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Vec<Report>> {
+        let group = format!("/aws/lambda/{}", self.output(function_output)?);
+        let events = self
+            .group_log_events(&group, &["REPORT"], Some(since))
+            .await?;
+        Ok(events
+            .into_iter()
+            .filter_map(|(stream, line)| Report::parse(stream, &line))
+            .collect())
     }
 
     /// Waits until a function has logged `count` lines holding every one of `terms`.
@@ -645,5 +673,52 @@ impl Stack {
         self.execute_ok("LedgerRedriveStateMachineArn", None, &json!({}))
             .await
             .map(drop)
+    }
+}
+
+/// One invocation's `REPORT` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The log stream, i.e. the instance that ran it.
+    pub stream: String,
+    /// `Duration`, in milliseconds.
+    pub duration_ms: f64,
+    /// `Billed Duration`, in milliseconds.
+    pub billed_ms: f64,
+    /// `Max Memory Used`, in MB, where the line has it.
+    pub max_memory_mb: Option<f64>,
+}
+
+impl Report {
+    /// Reads `REPORT RequestId: … Duration: 12.34 ms Billed Duration: 13 ms …`.
+    pub fn parse(stream: String, line: &str) -> Option<Report> {
+        let field = |name: &str| -> Option<f64> {
+            let at = line.find(name)? + name.len();
+            line[at..].trim_start().split(' ').next()?.parse().ok()
+        };
+        // "Duration:" also ends "Billed Duration:": take the first, which is Lambda's own.
+        let duration_ms = field("\tDuration:").or_else(|| field(" Duration:"))?;
+        Some(Report {
+            stream,
+            duration_ms,
+            billed_ms: field("Billed Duration:")?,
+            max_memory_mb: field("Max Memory Used:"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::Report;
+
+    #[test]
+    fn a_report_line_reads_as_lambda_writes_it() {
+        let line = "REPORT RequestId: 3f0c\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 256 MB\tMax Memory Used: 21 MB\t";
+        let r = Report::parse("s-1".into(), line).unwrap();
+        assert_eq!(
+            (r.duration_ms, r.billed_ms, r.max_memory_mb),
+            (12.34, 13.0, Some(21.0))
+        );
+        assert!(Report::parse("s".into(), "START RequestId: 3f0c").is_none());
     }
 }

@@ -8,6 +8,10 @@
 //! (default 50).
 //! Latency is sampled: one good event in 100 goes to a probe account of its own, and the
 //! time from its `PutEvents` to its balance appearing is that event's end-to-end latency.
+//! Then what it cost, from the consumer's `REPORT` lines since the run began: invocations,
+//! the instances that served them (log streams), Lambda's `Duration` per good event applied
+//! and per record delivered, the largest memory used; the last line, `soak-cost {json}`, is
+//! what `make load-run` tabulates across rates.
 //! Exits non-zero when the reconciliation fails.
 
 use std::collections::{HashMap, HashSet};
@@ -74,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
 
     let probes = Mutex::new(probes);
     let sent_at = Mutex::new(HashMap::<String, Instant>::new());
+    let began = chrono::Utc::now();
     let started = Instant::now();
     let publish = async {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(10.0 / rate as f64));
@@ -192,5 +197,56 @@ async fn main() -> anyhow::Result<()> {
         if ok { "OK" } else { "FAILED" }
     );
     anyhow::ensure!(ok, "the soak did not reconcile");
+
+    // What it cost. A poison record is delivered until its third receive, a duplicate twice.
+    let delivered = deliveries.len() + 2 * poison.len();
+    let reports = wait_for(
+        "the consumer's REPORT lines",
+        Duration::from_secs(60),
+        || async {
+            let reports = stack
+                .reports_since("P2PConsumerFunctionName", began)
+                .await?;
+            // Ten records at most to an invocation: fewer lines than that means some are
+            // still on their way to the log.
+            Ok((reports.len() * 10 >= delivered).then_some(reports))
+        },
+    )
+    .await?;
+    let duration: f64 = reports.iter().map(|r| r.duration_ms).sum();
+    let billed: f64 = reports.iter().map(|r| r.billed_ms).sum();
+    let instances = reports
+        .iter()
+        .map(|r| r.stream.as_str())
+        .collect::<HashSet<_>>()
+        .len();
+    let memory = reports
+        .iter()
+        .filter_map(|r| r.max_memory_mb)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let cost = serde_json::json!({
+        "rate": rate,
+        "events": events,
+        "delivered": delivered,
+        "invocations": reports.len(),
+        "instances": instances,
+        "records_per_invocation": delivered as f64 / reports.len() as f64,
+        "duration_ms_per_event": duration / good as f64,
+        "duration_ms_per_record": duration / delivered as f64,
+        "billed_ms_per_event": billed / good as f64,
+        "max_memory_mb": memory,
+        "events_per_s": good as f64 / applied_at.as_secs_f64(),
+        "p50_ms": percentile(&latencies, 0.5).as_millis(),
+    });
+    println!(
+        "cost: {} invocations on {instances} instances ({:.1} records each); Lambda Duration {:.2} ms per event applied, {:.2} ms per record delivered; billed {:.2} ms per event; max memory used {}",
+        reports.len(),
+        cost["records_per_invocation"].as_f64().unwrap_or_default(),
+        duration / good as f64,
+        duration / delivered as f64,
+        billed / good as f64,
+        memory.map_or("not reported".to_owned(), |m| format!("{m:.0} MB")),
+    );
+    println!("soak-cost {cost}");
     Ok(())
 }
