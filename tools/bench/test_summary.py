@@ -18,6 +18,11 @@ RESULTS = [
      "functions": [{"label": "a (one)", "ms": 3.0, "bytes": 7_000_000},
                    {"label": "b (one)", "ms": 5.0, "bytes": 7_000_000},
                    {"label": "c (two)", "ms": 4.0, "bytes": 9_000_000}]},
+    # The capped run comes after; the cold start rows are the uncapped run's.
+    {"bench": "coldstart", "starts": 10, "memory_mb": 128.0,
+     "echo": {"label": "floor", "ms": 2.5, "bytes": 1_000_000},
+     "sdk_echo": {"label": "sdk", "ms": 99.0, "bytes": 6_000_000},
+     "functions": [{"label": "a (one)", "ms": 99.0, "bytes": 7_000_000}]},
     {"bench": "coldpath", "starts": 5, "memory_mb": 128.0, "rows": [
         {"label": "floor: by hand", "init_cpu_ms": 5.0, "first_cpu_ms": 15.0, "cold_cpu_ms": 20.0,
          "init_wall_ms": 6.0, "first_wall_ms": 300.0, "warm_wall_ms": 100.0, "warm_cpu_ms": 7.0},
@@ -43,8 +48,12 @@ RESULTS = [
 class SummaryTest(unittest.TestCase):
     def setUp(self):
         self.dir = Path(tempfile.mkdtemp())
-        for bench, ns in (("kit", 26_000.0), ("floor", 20_000.0)):
-            d = self.dir / "criterion" / "sqs_eventbridge_envelope_path" / bench / "new"
+        for group, bench, ns in (("sqs_eventbridge_envelope_path", "kit", 26_000.0),
+                                 ("sqs_eventbridge_envelope_path", "floor", 20_000.0),
+                                 ("router_metrics", "off", 20_000.0),
+                                 ("router_metrics", "on", 21_000.0),
+                                 ("router_metrics", "on+traces", 23_000.0)):
+            d = self.dir / "criterion" / group / bench / "new"
             d.mkdir(parents=True)
             (d / "estimates.json").write_text(json.dumps({"mean": {"point_estimate": ns}, "slope": None}))
         self.results = self.dir / "results.jsonl"
@@ -74,6 +83,8 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(peak[5], "no")
         self.assertEqual(t["claim check send + receive time, 10 MiB"][3], "0.50 / 0.83")
         self.assertEqual(t["consumer whole path CPU per batch of 10"][3:], ["1.3x", "1.3x", "yes"])
+        metrics = t["metrics / metrics + spans (exported), router CPU per batch of 10"]
+        self.assertEqual(metrics[1:], ["21.0 / 23.0 us", "neither, 20.0 us", "1.05x / 1.15x", "1.10x", "no"])
         latency = t["end to end, PutEvents to applied, 200 events at 8/s: p50 / p99"]
         self.assertEqual(latency[1:4], ["500 / 900 ms", "Powertools (Python Lambda) 1000 / 3000 ms", "0.50 / 0.30"])
         self.assertEqual(t["end to end, a burst of 200 events: events/s until all applied"][3], "1.50")
